@@ -1,0 +1,848 @@
+"""Connection to a broker: URLs, failover, retries, channels and pools.
+
+Differences from kombu 5.x, where kombu is known to be wrong:
+
+* ``max_retries=0`` means one attempt and no retry (kombu 5.x retried
+  forever, kombu #1079); ``max_retries=None`` retries until ``timeout``.
+* Every retry sleeps its interval; an alternate host that has not been tried
+  in the current round is tried at once, and the interval grows only after
+  all hosts failed (kombu #612, #357).
+* :meth:`Connection.autoretry` and :attr:`Connection.default_channel` honour
+  the retry limits when they have to connect (kombu #829, celery #4328).
+* Errors a reconnect cannot repair (wrong credentials) are raised at once.
+* :meth:`Connection.clone` keeps the alternates (kombu #185).
+* A ``rediss://`` URL without TLS options verifies certificates; kombu 5.x
+  silently turned verification off.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+from contextlib import contextmanager
+from itertools import count, cycle
+from time import monotonic, sleep
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, TypeVar
+from urllib.parse import quote
+
+from kombu.exceptions import AccessRefused, OperationalError
+from kombu.log import get_logger
+from kombu.transport import get_transport_cls
+from kombu.transport.registry import registry
+from kombu.utils.url import as_url, maybe_sanitize_url, parse_url
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kombu.messaging import Consumer, Producer
+    from kombu.resource import ChannelPool, ConnectionPool
+    from kombu.simple import SimpleBuffer, SimpleQueue
+    from kombu.transport.base import Management, Transport
+
+__all__ = ("BrokerConnection", "ChannelPool", "Connection", "ConnectionPool",
+           "failover_strategies", "maybe_channel", "is_connection")
+
+logger = get_logger(__name__)
+_LOG_CONNECTION = os.environ.get("KOMBU_LOG_CONNECTION", False)
+_LOG_CHANNEL = os.environ.get("KOMBU_LOG_CHANNEL", False)
+
+T = TypeVar("T")
+
+
+def shufflecycle(hosts: Sequence[str]) -> Iterator[str]:
+    """Yield the hosts in a new random order each round."""
+    hosts = list(hosts)
+    while True:
+        random.shuffle(hosts)
+        yield from hosts
+
+
+failover_strategies: dict[str, Callable[[Sequence[str]], Iterator[str]]] = {
+    "round-robin": cycle,
+    "shuffle": shufflecycle,
+}
+
+# Connection arguments a URL query may set directly, with their types.
+_URL_PARAMS: dict[str, Callable[[str], Any]] = {
+    "heartbeat": float,
+    "connect_timeout": float,
+    "login_method": str,
+    "insist": lambda v: v.lower() in ("1", "true", "yes", "on"),
+    "failover_strategy": str,
+}
+
+
+def _coerce(value: Any) -> Any:
+    """Turn URL query text into the int, float or bool it spells."""
+    if not isinstance(value, str):
+        return value
+    low = value.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+class Connection:
+    """A connection to a broker.
+
+    :param hostname: host name, a URL (``'redis://localhost:6379/0'``),
+        several URLs separated by ``;`` or a list of URLs (the rest become
+        failover alternates).
+    :param userid: user name.
+    :param password: password (never shown by ``repr``/``as_uri``).
+    :param virtual_host: virtual host (the database number for Redis).
+    :param port: port; the transport's default when ``None``.
+    :param insist: deprecated, ignored.
+    :param ssl: ``True`` or a dict of TLS options for the transport.
+    :param transport: transport name, ``'module:Class'`` path or class.
+    :param connect_timeout: seconds allowed for connecting to one host.
+    :param transport_options: transport-specific options; ``max_retries``,
+        ``interval_start``, ``interval_step``, ``interval_max`` and
+        ``connect_retries_timeout`` set the policy used when a channel is
+        needed and the connection is down.
+    :param login_method: SASL login method (AMQP).
+    :param uri_prefix: prefix of ``prefix+scheme://`` URLs.
+    :param heartbeat: heartbeat interval in seconds, 0 to disable.
+    :param failover_strategy: ``'round-robin'``, ``'shuffle'`` or a callable
+        that takes the list of URLs and returns an iterator of them.
+    :param alternates: further URLs to fail over to.
+    """
+
+    port: int | None = None
+    virtual_host = "/"
+    connect_timeout: float = 5
+    uri_prefix: str | None = None
+    heartbeat: float | None = None
+    hostname: str | None = None
+    userid: str | None = None
+    password: str | None = None
+    ssl: Any = None
+    login_method: str | None = None
+    insist = False
+    transport_cls: Any = None
+    cycle: Iterator[str] | None = None
+    #: The pool this connection belongs to (set by the pool that made it).
+    _pool: Any = None
+    _connection: Any = None
+    _default_channel: Any = None
+    _transport: Transport | None = None
+    _closed: bool | None = None
+    _logger = False
+
+    failover_strategies = failover_strategies
+
+    def __init__(self, hostname: str | Sequence[str] | None = "localhost",
+                 userid: str | None = None, password: str | None = None,
+                 virtual_host: str | None = None, port: int | None = None,
+                 insist: bool = False, ssl: Any = False, transport: Any = None,
+                 connect_timeout: float = 5, transport_options: dict[str, Any] | None = None,
+                 login_method: str | None = None, uri_prefix: str | None = None,
+                 heartbeat: float = 0, failover_strategy: Any = "round-robin",
+                 alternates: Sequence[str] | None = None, **kwargs: Any) -> None:
+        alt = list(alternates or ())
+        transport_options = dict(transport_options or {})
+        params: dict[str, Any] = {
+            "hostname": hostname, "userid": userid, "password": password,
+            "virtual_host": virtual_host, "port": port, "insist": insist, "ssl": ssl,
+            "transport": transport, "connect_timeout": connect_timeout,
+            "login_method": login_method, "heartbeat": heartbeat,
+        }
+        if hostname is not None and not isinstance(hostname, str):
+            hosts = list(hostname)
+            if not hosts:
+                raise ValueError("Connection() got an empty list of hosts: pass at least one URL")
+            alt = hosts + alt
+            hostname = params["hostname"] = hosts[0]
+        if hostname and ";" in hostname:
+            hosts = [h.strip() for h in hostname.split(";") if h.strip()]
+            alt = hosts + alt
+            hostname = params["hostname"] = hosts[0]
+        self.uri_prefix = uri_prefix
+        if hostname and "://" in hostname:
+            self._apply_url(hostname, params, transport_options)
+        self._initial_params = dict(params)
+        self._init_params(**params)
+        self.alt = alt
+        self._failover_strategy = failover_strategy or "round-robin"
+        strategy = self.failover_strategies.get(failover_strategy or "round-robin",
+                                                failover_strategy)
+        if not callable(strategy):
+            raise ValueError(
+                f"Unknown failover_strategy {failover_strategy!r}: use one of "
+                f"{', '.join(map(repr, self.failover_strategies))} or a callable")
+        self.failover_strategy = strategy
+        if self.alt:
+            self.cycle = self.failover_strategy(self.alt)
+            next(self.cycle)  # the first entry is the current host
+        self.transport_options = transport_options
+        if _LOG_CONNECTION:
+            self._logger = True
+        self.declared_entities: set[Any] = set()
+
+    # -- URL handling --------------------------------------------------------
+    def _apply_url(self, url: str, params: dict[str, Any],
+                   transport_options: dict[str, Any]) -> None:
+        scheme = url[:url.index("://")]
+        if "+" in scheme:
+            # e.g. sqla+postgresql://: the transport parses the rest itself.
+            prefix, rest = url.split("+", 1)
+            params["transport"], params["hostname"] = params["transport"] or prefix, rest
+            self.uri_prefix = prefix
+            return
+        transport = params["transport"] or scheme
+        params["transport"] = transport
+        parsed = self._plugin_parse_url(scheme, url)
+        if parsed is None:
+            if getattr(get_transport_cls(transport), "can_parse_url", False):
+                return
+            parsed = parse_url(url)
+        for key, value in parsed.items():
+            if value is None or key == "transport":
+                continue
+            if key in params and key not in ("transport",):
+                params[key] = value
+            elif key in _URL_PARAMS:
+                params[key] = _URL_PARAMS[key](value)
+            else:
+                transport_options.setdefault(key, _coerce(value))
+        params["hostname"] = parsed.get("hostname")
+
+    @staticmethod
+    def _plugin_parse_url(scheme: str, url: str) -> Mapping[str, Any] | None:
+        if not registry._loaded:
+            return None
+        hook = registry.plugin_manager.hook.kombu_parse_url
+        if not hook.get_hookimpls():
+            return None
+        return hook(scheme=scheme, url=url)  # type: ignore[no-any-return]
+
+    def _init_params(self, hostname: str | None, userid: str | None, password: str | None,
+                     virtual_host: str | None, port: int | None, insist: bool, ssl: Any,
+                     transport: Any, connect_timeout: float, login_method: str | None,
+                     heartbeat: float, **extra: Any) -> None:
+        transport = transport or "amqp"
+        if registry._loaded and isinstance(transport, str):
+            hook = registry.plugin_manager.hook.kombu_connection_defaults
+            if hook.get_hookimpls():
+                options = {"hostname": hostname, "userid": userid, "password": password,
+                           "virtual_host": virtual_host, "port": port, "ssl": ssl,
+                           "connect_timeout": connect_timeout, "login_method": login_method,
+                           "heartbeat": heartbeat}
+                hook(transport=transport, options=options)
+                hostname, userid, password = options["hostname"], options["userid"], options["password"]
+                virtual_host, port, ssl = options["virtual_host"], options["port"], options["ssl"]
+                connect_timeout, login_method = options["connect_timeout"], options["login_method"]
+                heartbeat = options["heartbeat"]
+        self.hostname = hostname
+        self.userid = userid
+        self.password = password
+        self.login_method = login_method
+        # Not inherited from the previous host when switching (kombu keeps
+        # the old port when the alternate URL names none).
+        self.virtual_host = virtual_host or Connection.virtual_host
+        self.port = int(port) if port else None
+        self.insist = insist
+        self.connect_timeout = connect_timeout
+        self.ssl = ssl
+        self.transport_cls = transport
+        self.heartbeat = float(heartbeat) if heartbeat else heartbeat
+
+    # -- failover ------------------------------------------------------------
+    def switch(self, conn_str: str) -> None:
+        """Close the connection and point it at ``conn_str`` (a URL or host)."""
+        self.close()
+        self.declared_entities.clear()
+        self._closed = False
+        params = dict(self._initial_params)
+        if "://" in conn_str:
+            options = dict(self.transport_options)
+            new: dict[str, Any] = {"hostname": None, "userid": None, "password": None,
+                                   "virtual_host": None, "port": None,
+                                   "transport": params["transport"]
+                                   if isinstance(params["transport"], type) else None}
+            self._apply_url(conn_str, new, options)
+            params.update({k: v for k, v in new.items() if v is not None or k == "hostname"})
+        else:
+            params["hostname"] = conn_str
+        self._init_params(**params)
+
+    def maybe_switch_next(self) -> None:
+        """Switch to the next alternate host, if there are alternates."""
+        if self.cycle is not None:
+            self.switch(next(self.cycle))
+
+    def completes_cycle(self, retries: int) -> bool:
+        """Whether attempt number ``retries`` (from 0) was the last host of a round."""
+        return not (retries + 1) % len(self.alt) if self.alt else True
+
+    # -- connecting ----------------------------------------------------------
+    def connect(self) -> Connection:
+        """Connect now (one attempt per host); return self."""
+        self._ensure_connection(max_retries=max(len(self.alt) - 1, 0),
+                                reraise_as_library_errors=False, interval_start=0,
+                                interval_step=0, interval_max=0)
+        return self
+
+    def ensure_connection(self, errback: Callable[[BaseException, float], Any] | None = None,
+                          max_retries: int | None = None, interval_start: float = 2,
+                          interval_step: float = 2, interval_max: float = 30,
+                          callback: Callable[[], Any] | None = None,
+                          reraise_as_library_errors: bool = True,
+                          timeout: float | None = None) -> Connection:
+        """Connect, retrying recoverable errors; return self (a context manager).
+
+        :param errback: called as ``errback(exc, interval)`` after each failed
+            attempt, with the seconds until the next one.
+        :param max_retries: retries after the first attempt; ``None`` retries
+            until ``timeout``, ``0`` makes a single attempt.
+        :param interval_start: seconds to wait after a full round of hosts failed.
+        :param interval_step: seconds added to the wait after each round.
+        :param interval_max: the longest wait.
+        :param callback: called about once a second while waiting.
+        :param timeout: overall seconds allowed; the last error is raised
+            when the next attempt would start after it.
+        """
+        self._ensure_connection(errback, max_retries, interval_start, interval_step,
+                                interval_max, callback, reraise_as_library_errors, timeout)
+        return self
+
+    def _ensure_connection(self, errback: Callable[..., Any] | None = None,
+                           max_retries: int | None = None, interval_start: float = 2,
+                           interval_step: float = 2, interval_max: float = 30,
+                           callback: Callable[[], Any] | None = None,
+                           reraise_as_library_errors: bool = True,
+                           timeout: float | None = None) -> Any:
+        if self.connected:
+            return self._connection
+        deadline = None if timeout is None else monotonic() + timeout
+        interval = float(interval_start)
+        retryable = self._retryable_connection_errors()
+        with (self._reraise_as_library_errors() if reraise_as_library_errors
+              else _nullcontext()):
+            for attempt in count(0):
+                try:
+                    return self._connection_factory()
+                except retryable as exc:
+                    if isinstance(exc, AccessRefused):
+                        raise
+                    if max_retries is not None and attempt >= max_retries:
+                        raise
+                    round_done = self.completes_cycle(attempt)
+                    wait = interval if round_done else 0.0
+                    if deadline is not None and monotonic() + wait >= deadline:
+                        raise
+                    if errback is not None:
+                        errback(exc, wait)
+                    self._debug("connection error: %r; next attempt in %.2fs", exc, wait)
+                    self.maybe_switch_next()
+                    if wait:
+                        _sleep_with_callback(wait, callback)
+                    if round_done:
+                        interval = min(interval + interval_step, interval_max)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retryable_connection_errors(self) -> tuple[type[BaseException], ...]:
+        return self.recoverable_connection_errors
+
+    def _connection_factory(self) -> Any:
+        self.declared_entities.clear()
+        self._default_channel = None
+        connection = self._establish_connection()
+        self._closed = False
+        return connection
+
+    def _establish_connection(self) -> Any:
+        self._debug("establishing connection...")
+        conn = self._connection = self.transport.establish_connection()
+        self._debug("connection established: %r", self)
+        return conn
+
+    @contextmanager
+    def _reraise_as_library_errors(
+            self, ConnectionError: type[Exception] = OperationalError,
+            ChannelError: type[Exception] = OperationalError) -> Iterator[None]:
+        try:
+            yield
+        except (ConnectionError, ChannelError, AccessRefused):
+            raise
+        except self.recoverable_connection_errors as exc:
+            raise ConnectionError(self._error_text(exc)) from exc
+        except self.recoverable_channel_errors as exc:
+            raise ChannelError(self._error_text(exc)) from exc
+
+    def _error_text(self, exc: BaseException) -> str:
+        text = str(exc) or type(exc).__name__
+        if self.password:
+            text = text.replace(self.password, "**")
+        return f"{text} (connecting to {self.as_uri()})"
+
+    # -- retrying operations -------------------------------------------------
+    def ensure(self, obj: Any, fun: Callable[..., T],
+               errback: Callable[[BaseException, float], Any] | None = None,
+               max_retries: int | None = None, interval_start: float = 1,
+               interval_step: float = 1, interval_max: float = 1,
+               on_revive: Callable[[Any], Any] | None = None,
+               retry_errors: tuple[type[BaseException], ...] | None = None,
+               timeout: float | None = None) -> Callable[..., T]:
+        """Wrap ``fun`` so that connection errors reconnect and retry it.
+
+        After a reconnect ``obj.revive(channel)`` is called with the new
+        default channel (and ``on_revive(channel)`` if given), so producers
+        and consumers re-declare what they need.  Channel errors are retried
+        without reconnecting.  ``max_retries`` and ``timeout`` bound the
+        whole operation, reconnects included.
+        """
+        retry_errors = tuple(retry_errors or ())
+
+        def _ensured(*args: Any, **kwargs: Any) -> T:
+            deadline = None if timeout is None else monotonic() + timeout
+            conn_errors = self._retryable_connection_errors()
+            chan_errors = tuple(self.recoverable_channel_errors)
+            with self._reraise_as_library_errors():
+                for retries in count(0):
+                    try:
+                        return fun(*args, **kwargs)
+                    except AccessRefused:
+                        raise
+                    except retry_errors as exc:
+                        if _spent(retries, max_retries, deadline):
+                            raise
+                        self._debug("ensure retry policy error: %r", exc)
+                    except conn_errors as exc:
+                        if _spent(retries, max_retries, deadline):
+                            raise
+                        self._debug("ensure connection error: %r", exc)
+                        self.collect()
+                        if errback is not None:
+                            errback(exc, 0)
+                        remaining = None if max_retries is None else max(max_retries - retries - 1, 0)
+                        left = None if deadline is None else max(deadline - monotonic(), 0.0)
+                        self._ensure_connection(errback, remaining, interval_start,
+                                                interval_step, interval_max,
+                                                reraise_as_library_errors=False, timeout=left)
+                        channel = self.default_channel
+                        obj.revive(channel)
+                        if on_revive is not None:
+                            on_revive(channel)
+                    except chan_errors as exc:
+                        if _spent(retries, max_retries, deadline):
+                            raise
+                        self._debug("ensure channel error: %r", exc)
+                        if errback is not None:
+                            errback(exc, 0)
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        name = getattr(fun, "__name__", "fun")
+        _ensured.__name__ = f"{name}(ensured)"
+        _ensured.__doc__ = getattr(fun, "__doc__", None)
+        _ensured.__module__ = getattr(fun, "__module__", __name__)
+        return _ensured
+
+    def autoretry(self, fun: Callable[..., T], channel: Any = None,
+                  **ensure_options: Any) -> Callable[..., tuple[T, Any]]:
+        """Wrap ``fun(*args, channel=...)`` to retry on connection errors.
+
+        The wrapper returns ``(result, channel)``; the channel changes when
+        a reconnect replaced it.  Connecting for the first channel counts
+        against the same retry limits.
+        """
+        channels = [channel]
+        connection = self
+
+        class Revival:
+            __name__ = getattr(fun, "__name__", "fun")
+            __module__ = getattr(fun, "__module__", __name__)
+            __doc__ = getattr(fun, "__doc__", None)
+
+            def revive(self, channel: Any) -> None:
+                channels[0] = channel
+
+            def __call__(self, *args: Any, **kwargs: Any) -> tuple[T, Any]:
+                if channels[0] is None:
+                    connection._ensure_connection(max_retries=0,
+                                                  reraise_as_library_errors=False)
+                    self.revive(connection.default_channel)
+                return fun(*args, channel=channels[0], **kwargs), channels[0]
+
+        revive = Revival()
+        return self.ensure(revive, revive, **ensure_options)
+
+    def revive(self, new_channel: Any) -> None:
+        """Drop the default channel if ``new_channel`` replaces it."""
+        if self._default_channel is not None and new_channel is not self._default_channel:
+            self.maybe_close_channel(self._default_channel)
+            self._default_channel = None
+
+    # -- channels and events -------------------------------------------------
+    def channel(self) -> Any:
+        """A new channel on this connection (connecting first if needed)."""
+        chan = self.transport.create_channel(self.connection)
+        if _LOG_CHANNEL:  # pragma: no cover
+            self._debug("channel created: %r", chan)
+        return chan
+
+    def drain_events(self, **kwargs: Any) -> Any:
+        """Wait for one event; raise :exc:`socket.timeout` after ``timeout``."""
+        return self.transport.drain_events(self.connection, **kwargs)
+
+    def heartbeat_check(self, rate: float = 2) -> Any:
+        """Send/verify heartbeats; call ``rate`` times per heartbeat interval."""
+        return self.transport.heartbeat_check(self.connection, rate=rate)
+
+    def get_heartbeat_interval(self) -> float:
+        return self.transport.get_heartbeat_interval(self.connection)  # type: ignore[no-any-return]
+
+    def maybe_close_channel(self, channel: Any) -> None:
+        """Close ``channel``, ignoring connection and channel errors."""
+        try:
+            channel.close()
+        except (self.connection_errors + self.channel_errors):
+            pass
+
+    @property
+    def default_channel(self) -> Any:
+        """The channel used by default (connecting, with retries, if needed).
+
+        The retry policy comes from ``transport_options`` (``max_retries``,
+        ``interval_start``, ``interval_step``, ``interval_max``,
+        ``connect_retries_timeout``); by default it retries for
+        ``connect_timeout`` seconds.
+        """
+        if self._default_channel is None or not self.connected:
+            self._ensure_connection(**self._extract_failover_opts())
+            if self._default_channel is None:
+                self._default_channel = self.channel()
+        return self._default_channel
+
+    def _extract_failover_opts(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"timeout": self.connect_timeout}
+        topts = self.transport_options
+        for key in ("max_retries", "interval_start", "interval_step", "interval_max"):
+            if key in topts:
+                opts[key] = topts[key]
+        if "connect_retries_timeout" in topts:
+            opts["timeout"] = topts["connect_retries_timeout"]
+        return opts
+
+    # -- closing -------------------------------------------------------------
+    def _do_close_self(self) -> None:
+        self.declared_entities.clear()
+        if self._default_channel is not None:
+            self.maybe_close_channel(self._default_channel)
+            self._default_channel = None
+        if self._connection is not None:
+            try:
+                self.transport.close_connection(self._connection)
+            except self.connection_errors + (AttributeError, OSError):
+                pass
+            self._connection = None
+
+    def _do_close_transport(self) -> None:
+        if self._transport is not None:
+            self._transport.client = None
+            self._transport = None
+
+    def _close(self) -> None:
+        """Close the connection (and the transport) for real."""
+        self._do_close_self()
+        self._do_close_transport()
+        self._debug("closed")
+        self._closed = True
+
+    def collect(self, socket_timeout: float | None = None) -> None:
+        """Forget the connection without closing it cleanly (after a fork or error)."""
+        if self._transport is not None:
+            gc_transport = getattr(self._transport, "_collect", None)
+            if gc_transport is not None:
+                gc_transport(self._connection)
+            else:
+                old = socket.getdefaulttimeout()
+                socket.setdefaulttimeout(socket_timeout)
+                try:
+                    self._do_close_self()
+                except (socket.timeout, OSError):
+                    pass
+                finally:
+                    socket.setdefaulttimeout(old)
+        self._do_close_transport()
+        self.declared_entities.clear()
+        self._connection = None
+        self._default_channel = None
+
+    def release(self) -> None:
+        """Give the connection back to its pool, or close it when not pooled."""
+        pool = self._pool
+        if pool is not None:
+            pool.release(self)
+        else:
+            self._close()
+
+    def close(self) -> None:
+        """Close the connection; a pooled connection also goes back to its pool."""
+        self._close()
+        if self._pool is not None:
+            self._pool.release(self)
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()
+
+    # -- factories -----------------------------------------------------------
+    def Pool(self, limit: int | None = None, preload: int | None = None) -> ConnectionPool:
+        """A pool of connections like this one (clones, connected lazily)."""
+        from kombu.resource import ConnectionPool
+
+        return ConnectionPool(self, limit=limit, preload=preload)
+
+    def ChannelPool(self, limit: int | None = None, preload: int | None = None) -> ChannelPool:
+        """A pool of channels on this connection."""
+        from kombu.resource import ChannelPool
+
+        return ChannelPool(self, limit=limit, preload=preload)
+
+    def Producer(self, channel: Any = None, *args: Any, **kwargs: Any) -> Producer:
+        from kombu.messaging import Producer
+
+        return Producer(channel or self, *args, **kwargs)
+
+    def Consumer(self, queues: Any = None, channel: Any = None, *args: Any,
+                 **kwargs: Any) -> Consumer:
+        from kombu.messaging import Consumer
+
+        return Consumer(channel or self, queues, *args, **kwargs)
+
+    def SimpleQueue(self, name: Any, no_ack: bool | None = None,
+                    queue_opts: dict[str, Any] | None = None,
+                    queue_args: dict[str, Any] | None = None,
+                    exchange_opts: dict[str, Any] | None = None,
+                    channel: Any = None, **kwargs: Any) -> SimpleQueue:
+        """A :class:`~kombu.simple.SimpleQueue` named ``name``."""
+        from kombu.simple import SimpleQueue
+
+        return SimpleQueue(channel or self, name, no_ack=no_ack, queue_opts=queue_opts,
+                           queue_args=queue_args, exchange_opts=exchange_opts, **kwargs)
+
+    def SimpleBuffer(self, name: Any, no_ack: bool | None = None,
+                     queue_opts: dict[str, Any] | None = None,
+                     queue_args: dict[str, Any] | None = None,
+                     exchange_opts: dict[str, Any] | None = None,
+                     channel: Any = None, **kwargs: Any) -> SimpleBuffer:
+        """A :class:`~kombu.simple.SimpleBuffer` (ephemeral, no acks) named ``name``."""
+        from kombu.simple import SimpleBuffer
+
+        return SimpleBuffer(channel or self, name, no_ack=no_ack, queue_opts=queue_opts,
+                            queue_args=queue_args, exchange_opts=exchange_opts, **kwargs)
+
+    # -- information ---------------------------------------------------------
+    def _info(self, resolve: bool = True) -> list[tuple[str, Any]]:
+        defaults = self.transport.default_connection_params if resolve else {}
+        hostname = self.hostname or defaults.get("hostname")
+        if self.uri_prefix:
+            hostname = f"{self.uri_prefix}+{hostname}"
+        return [
+            ("hostname", hostname),
+            ("userid", self.userid or defaults.get("userid")),
+            ("password", self.password or defaults.get("password")),
+            ("virtual_host", self.virtual_host or defaults.get("virtual_host")),
+            ("port", self.port or defaults.get("port")),
+            ("insist", self.insist),
+            ("ssl", self.ssl),
+            ("transport", self.transport_cls),
+            ("connect_timeout", self.connect_timeout),
+            ("transport_options", self.transport_options),
+            ("login_method", self.login_method or defaults.get("login_method")),
+            ("uri_prefix", self.uri_prefix),
+            ("heartbeat", self.heartbeat),
+            ("failover_strategy", self._failover_strategy),
+            ("alternates", self.alt),
+        ]
+
+    def info(self) -> dict[str, Any]:
+        """The connection's settings as a dict (includes the password)."""
+        return dict(self._info())
+
+    def clone(self, **kwargs: Any) -> Connection:
+        """A new, unconnected connection with the same settings (and alternates)."""
+        params = dict(self._info(resolve=False))
+        if self.uri_prefix:
+            params["hostname"] = self.hostname
+        params.update(kwargs)
+        return self.__class__(**params)
+
+    def __eqhash__(self) -> tuple[Any, ...]:
+        return (self.transport_cls, self.hostname, self.userid, self.password,
+                self.virtual_host, self.port, repr(self.transport_options))
+
+    def as_uri(self, include_password: bool = False, mask: str = "**") -> str:
+        """The connection as a URL; the password is masked unless asked for."""
+        hostname = self.hostname or "localhost"
+        if self.transport.can_parse_url:
+            uri = hostname
+            if self.uri_prefix:
+                uri = f"{self.uri_prefix}+{hostname}"
+            try:
+                return self.transport.as_uri(uri, include_password, mask)
+            except NotImplementedError:
+                return uri if include_password else maybe_sanitize_url(uri, mask)
+        info = self.info()
+        transport = info["transport"]
+        scheme = transport if isinstance(transport, str) else getattr(
+            transport, "driver_type", transport.__name__.lower())
+        vhost = info["virtual_host"]
+        return as_url(scheme, hostname, info["port"], info["userid"], info["password"],
+                      quote(vhost) if vhost else vhost,
+                      sanitize=not include_password, mask=mask)
+
+    def __repr__(self) -> str:
+        return f"<Connection: {self.as_uri()} at {id(self):#x}>"
+
+    def __reduce__(self) -> Any:
+        return self.__class__, tuple(self.info().values()), None
+
+    def __copy__(self) -> Connection:
+        return self.clone()
+
+    def _debug(self, msg: str, *args: Any) -> None:
+        if self._logger:  # pragma: no cover
+            logger.debug(f"[Kombu connection:{id(self):#x}] {msg}", *args)
+
+    # -- properties ----------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is established."""
+        return self._connection is not None and bool(
+            self.transport.verify_connection(self._connection))
+
+    @property
+    def connection(self) -> Any:
+        """The transport's connection object (connecting if needed)."""
+        if not self._closed:
+            if not self.connected:
+                return self._ensure_connection(max_retries=0, reraise_as_library_errors=False)
+            return self._connection
+        return None
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = self.create_transport()
+        return self._transport
+
+    def create_transport(self) -> Transport:
+        return self.get_transport_cls()(client=self)  # type: ignore[no-any-return]
+
+    def get_transport_cls(self) -> type:
+        """The transport class (resolving the name on first use)."""
+        cls = self.transport_cls
+        if not isinstance(cls, type):
+            cls = get_transport_cls(cls)
+        return cls
+
+    @property
+    def host(self) -> str:
+        """``hostname:port``."""
+        return f"{self.hostname}:{self.port}"
+
+    @property
+    def manager(self) -> Management:
+        return self.transport.manager
+
+    def get_manager(self, *args: Any, **kwargs: Any) -> Management:
+        return self.transport.get_manager(*args, **kwargs)
+
+    @property
+    def recoverable_connection_errors(self) -> tuple[type[BaseException], ...]:
+        """Errors a reconnect can repair."""
+        cls = self.get_transport_cls()
+        try:
+            return tuple(cls.recoverable_connection_errors)  # type: ignore[attr-defined]
+        except AttributeError:
+            return tuple(cls.connection_errors)  # type: ignore[attr-defined]
+
+    @property
+    def recoverable_channel_errors(self) -> tuple[type[BaseException], ...]:
+        """Errors a new channel can repair."""
+        cls = self.get_transport_cls()
+        try:
+            return tuple(cls.recoverable_channel_errors)  # type: ignore[attr-defined]
+        except AttributeError:
+            return ()
+
+    @property
+    def connection_errors(self) -> tuple[type[BaseException], ...]:
+        return tuple(self.get_transport_cls().connection_errors)  # type: ignore[attr-defined]
+
+    @property
+    def channel_errors(self) -> tuple[type[BaseException], ...]:
+        return tuple(self.get_transport_cls().channel_errors)  # type: ignore[attr-defined]
+
+    @property
+    def supports_heartbeats(self) -> bool:
+        return bool(self.transport.implements.heartbeats)
+
+    @property
+    def is_evented(self) -> bool:
+        return bool(self.transport.implements.asynchronous)
+
+    def supports_exchange_type(self, exchange_type: str) -> bool:
+        return exchange_type in self.transport.implements.exchange_type
+
+    @property
+    def qos_semantics_matches_spec(self) -> bool:
+        return bool(self.transport.qos_semantics_matches_spec(self.connection))
+
+
+BrokerConnection = Connection
+
+
+def _spent(retries: int, max_retries: int | None, deadline: float | None) -> bool:
+    """Whether a retry budget (count or deadline) is used up."""
+    return ((max_retries is not None and retries >= max_retries)
+            or (deadline is not None and monotonic() >= deadline))
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: Any) -> None:
+        return None
+
+
+def _sleep_with_callback(seconds: float, callback: Callable[[], Any] | None) -> None:
+    """Sleep ``seconds``, calling ``callback`` about once a second."""
+    end = monotonic() + seconds
+    while True:
+        left = end - monotonic()
+        if left <= 0:
+            return
+        sleep(min(left, 1.0))
+        if callback is not None:
+            callback()
+
+
+def maybe_channel(channel: Any) -> Any:
+    """The default channel of a Connection, or ``channel`` itself."""
+    if isinstance(channel, Connection):
+        return channel.default_channel
+    return channel
+
+
+def is_connection(obj: Any) -> bool:
+    return isinstance(obj, Connection)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("ConnectionPool", "ChannelPool"):
+        from kombu import resource
+
+        return getattr(resource, name)
+    raise AttributeError(f"module 'kombu.connection' has no attribute {name!r}")

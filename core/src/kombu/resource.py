@@ -1,0 +1,406 @@
+"""Resource pools: the generic :class:`Resource`, connection and channel pools.
+
+A pool hands out at most ``limit`` resources at a time (any number when the
+limit is ``None`` or 0) and reuses the most recently released one first.
+Free slots hold ``lazy(pool.new)`` placeholders, turned into resources on
+first acquire.
+
+Differences from kombu, where kombu is wrong:
+
+- Releasing a resource twice, or one the pool no longer tracks (after
+  :meth:`Resource.force_close_all` or a fork), does nothing; kombu put it in
+  the pool again, so two threads could get the same resource.
+- A blocking acquire that times out raises ``PoolTimeout``, a subclass of
+  both the pool's ``LimitExceeded`` and :exc:`TimeoutError`.
+- Shrinking refuses only when the new limit is below the number in use; a
+  resource released while the pool is over its limit is closed, not kept.
+- Placeholders go below idle resources, and shrinking drops the least
+  recently used first, so idle resources are always reused first.
+- After :func:`os.fork` the child forgets every resource of the parent (it
+  neither uses nor closes them) and the pool stays usable; kombu closed the
+  pool in the child.  Pass ``close_after_fork=False`` to opt out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from queue import LifoQueue
+from time import monotonic
+from typing import TYPE_CHECKING, Any
+
+from kombu import exceptions
+from kombu.utils.compat import register_after_fork
+from kombu.utils.functional import lazy
+
+if TYPE_CHECKING:
+    from kombu.connection import Connection
+
+__all__ = ("ChannelPool", "ConnectionPool", "Resource")
+
+
+class _ConnectionPoolTimeout(exceptions.PoolTimeout, exceptions.ConnectionLimitExceeded):
+    """A connection pool acquire timed out (kombu raised ConnectionLimitExceeded)."""
+
+
+class _ChannelPoolTimeout(exceptions.PoolTimeout, exceptions.ChannelLimitExceeded):
+    """A channel pool acquire timed out (kombu raised ChannelLimitExceeded)."""
+
+
+def _check_limit(limit: Any) -> None:
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"A pool limit must be an int or None, not {limit!r}")
+    if limit < 0:
+        raise ValueError(f"A pool limit must be >= 0 (0 or None means no limit), not {limit}")
+
+
+class Resource:
+    """A pool of resources.
+
+    Subclasses define :meth:`new` and may override :meth:`prepare`,
+    :meth:`release_resource`, :meth:`close_resource` and
+    :meth:`collect_resource`.
+
+    :param limit: the most resources in use at a time; ``None`` or 0 for
+        no limit (then every acquire creates a resource, and release
+        closes it).
+    :param preload: kept for kombu compatibility: every slot is filled
+        lazily.
+    :param close_after_fork: forget the resources in a forked child
+        (default ``True``).
+    """
+
+    #: Raised by a non-blocking acquire when every resource is in use.
+    LimitExceeded: type[exceptions.LimitExceeded] = exceptions.LimitExceeded
+    #: Raised by a blocking acquire that times out.
+    PoolTimeout: type[exceptions.PoolTimeout] = exceptions.PoolTimeout
+    close_after_fork = True
+
+    def __init__(self, limit: int | None = None, preload: int | None = None,
+                 close_after_fork: bool | None = None) -> None:
+        _check_limit(limit)
+        self._limit = limit
+        self.preload = preload or 0
+        self._closed = False
+        if close_after_fork is not None:
+            self.close_after_fork = close_after_fork
+        self._reset_state()
+        if self.close_after_fork:
+            register_after_fork(self, Resource._forget_after_fork)
+        self.setup()
+
+    def _reset_state(self) -> None:
+        #: Free resources and placeholders; the top is handed out next.
+        self._resource: LifoQueue[Any] = LifoQueue()
+        #: The resources in use.
+        self._dirty: set[Any] = set()
+        self._pending = 0  # resources being created or prepared
+        self._waiting = 0  # threads blocked in acquire()
+
+    def _forget_after_fork(self) -> None:
+        self._reset_state()
+        self.setup()
+
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} limit={self._limit} in_use={len(self._dirty)} "
+                f"free={len(self._resource.queue)} at {id(self):#x}>")
+
+    # -- subclass hooks -------------------------------------------------------
+    def new(self) -> Any:
+        """Create a resource (or a :class:`~kombu.utils.functional.lazy` one)."""
+        raise NotImplementedError(f"{type(self).__name__} must define new()")
+
+    def setup(self) -> None:
+        """Fill the free slots with ``lazy(self.new)`` placeholders."""
+        if not self._limit:
+            return
+        q = self._resource
+        with q.mutex:
+            free = self._limit - len(q.queue) - len(self._dirty) - self._pending
+            if free > 0:
+                # below the idle resources, so that those are reused first
+                q.queue[:0] = [lazy(self.new) for _ in range(free)]
+
+    def prepare(self, resource: Any) -> Any:
+        """Make ``resource`` ready for use; evaluates placeholders."""
+        while isinstance(resource, lazy):
+            resource = resource.evaluate()
+        return resource
+
+    def release_resource(self, resource: Any) -> None:
+        """Called when ``resource`` went back to the pool."""
+
+    def close_resource(self, resource: Any) -> None:
+        """Close ``resource`` (it leaves the pool)."""
+        resource.close()
+
+    def collect_resource(self, resource: Any) -> None:
+        """Forget ``resource`` when the pool is reset or shrunk."""
+
+    def _adopt(self, resource: Any) -> None:
+        """Tie a new resource to the pool, once: ``resource.release()`` returns it."""
+        try:
+            resource.release = partial(self.release, resource)
+        except AttributeError:  # no instance attributes: use pool.release(obj)
+            pass
+
+    # -- acquire and release --------------------------------------------------
+    def acquire(self, block: bool = False, timeout: float | None = None) -> Any:
+        """Take a resource from the pool.
+
+        :param block: when every resource is in use, wait for one instead
+            of raising ``LimitExceeded``.
+        :param timeout: the longest wait in seconds when ``block`` is true;
+            ``None`` waits as long as it takes.
+        :raises LimitExceeded: all in use and ``block`` is false.
+        :raises PoolTimeout: all still in use after ``timeout`` seconds.
+        """
+        if self._closed:
+            raise RuntimeError(f"acquire() on a closed pool {self!r}: create a new pool")
+        limit = self._limit
+        if not limit:
+            resource = self.prepare(self.new())
+            self._adopt(resource)
+            with self._resource.mutex:
+                self._dirty.add(resource)
+            return resource
+        q = self._resource
+        with q.mutex:
+            queue = q.queue
+            if queue:
+                item = queue.pop()
+            elif len(self._dirty) + self._pending < limit:
+                item = None  # a slot left by replace(): create a resource
+            else:
+                item = self._wait(block, timeout)
+            placeholder = item is None or isinstance(item, lazy)
+            if placeholder:
+                self._pending += 1
+            else:
+                self._dirty.add(item)
+        if placeholder:
+            return self._create(item)
+        try:
+            resource = self.prepare(item)
+        except BaseException:
+            self.release(item)
+            raise
+        if resource is not item:
+            self._adopt(resource)
+            with q.mutex:
+                self._dirty.discard(item)
+                self._dirty.add(resource)
+        return resource
+
+    def _wait(self, block: bool, timeout: float | None) -> Any:
+        """Wait (holding the mutex) for a free resource (or ``None``: a free slot)."""
+        if not block:
+            raise self.LimitExceeded(
+                f"All {self._limit} resources of {self!r} are in use: release one, "
+                f"raise the limit or pass block=True (and a timeout) to wait")
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be >= 0 or None, not {timeout}")
+        deadline = None if timeout is None else monotonic() + timeout
+        q = self._resource
+        self._waiting += 1
+        try:
+            while True:
+                if deadline is None:
+                    q.not_empty.wait()
+                else:
+                    remaining = deadline - monotonic()
+                    if remaining <= 0:
+                        raise self.PoolTimeout(
+                            f"No resource of {self!r} was released within {timeout} s: "
+                            f"release them sooner, raise the limit or wait longer")
+                    q.not_empty.wait(remaining)
+                if self._closed:
+                    raise RuntimeError(f"The pool {self!r} was closed while waiting")
+                if q.queue:
+                    return q.queue.pop()
+                if not self._limit or len(self._dirty) + self._pending < self._limit:
+                    return None
+        finally:
+            self._waiting -= 1
+
+    def _create(self, placeholder: Any) -> Any:
+        q = self._resource
+        try:
+            resource = self.prepare(self.new() if placeholder is None else placeholder)
+        except BaseException:
+            with q.mutex:
+                self._pending -= 1
+                if placeholder is not None:
+                    q.queue.append(placeholder)
+                if self._waiting:
+                    q.not_empty.notify()
+            raise
+        self._adopt(resource)
+        with q.mutex:
+            self._pending -= 1
+            self._dirty.add(resource)
+        return resource
+
+    def release(self, resource: Any) -> None:
+        """Give ``resource`` back; does nothing if it is not in use."""
+        q = self._resource
+        with q.mutex:
+            try:
+                self._dirty.remove(resource)
+            except KeyError:
+                return  # released twice, or forgotten by a reset or fork
+            keep = len(q.queue) + len(self._dirty) + self._pending < (self._limit or 0)
+            if keep:
+                q.queue.append(resource)
+            if self._waiting:
+                q.not_empty.notify()
+        if keep:
+            self.release_resource(resource)
+        else:
+            self.close_resource(resource)
+
+    def replace(self, resource: Any) -> None:
+        """Close a defective ``resource``; the pool creates a new one when needed."""
+        q = self._resource
+        with q.mutex:
+            self._dirty.discard(resource)
+            if self._waiting:
+                q.not_empty.notify()
+        self.close_resource(resource)
+
+    # -- pool management ------------------------------------------------------
+    def force_close_all(self, close_pool: bool = True) -> None:
+        """Collect every resource, in use or not, and forget them.
+
+        :param close_pool: also close the pool (``acquire`` then raises);
+            with ``False`` the pool creates new resources on demand.
+        """
+        if self._closed:
+            return
+        self._closed = close_pool
+        q = self._resource
+        with q.mutex:
+            items = list(self._dirty)
+            items.extend(q.queue)
+            self._dirty.clear()
+            q.queue.clear()
+            q.not_empty.notify_all()
+        self._collect_all(items)
+
+    def _collect_all(self, items: list[Any]) -> None:
+        """Collect every one of ``items``; then raise the first error, if any."""
+        error: BaseException | None = None
+        for item in items:
+            try:
+                self.collect_resource(item)
+            except Exception as exc:  # noqa: BLE001  (collect the others first)
+                error = error or exc
+        if error is not None:
+            raise error
+
+    def resize(self, limit: int | None, force: bool = False, ignore_errors: bool = False,
+               reset: bool = False) -> None:
+        """Change the limit.
+
+        A limit below the number of resources in use raises
+        :exc:`RuntimeError` unless ``force`` (collect them all, as
+        ``reset``) or ``ignore_errors`` (release closes them until the pool
+        is within its limit).  ``reset`` collects every resource first.
+        """
+        _check_limit(limit)
+        in_use = len(self._dirty) + self._pending
+        if limit and limit < in_use and not ignore_errors:
+            if not force:
+                raise RuntimeError(
+                    f"Cannot shrink {self!r} to {limit}: {in_use} resources are in use. "
+                    f"Release them first, or pass force=True to collect them")
+            reset = True
+        prev = self._limit or 0
+        self._limit = limit
+        if reset:
+            try:
+                self.force_close_all(close_pool=False)
+            except Exception:
+                if not ignore_errors:
+                    raise
+        self.setup()
+        if (limit or 0) < prev:
+            self._shrink_down()
+        q = self._resource
+        with q.mutex:
+            q.not_empty.notify_all()
+
+    def _shrink_down(self) -> None:
+        """Drop free resources, least recently used first, down to the limit."""
+        q = self._resource
+        with q.mutex:
+            queue = q.queue
+            excess = len(queue) + len(self._dirty) + self._pending - (self._limit or 0)
+            dropped = queue[:excess] if excess > 0 else []
+            del queue[:len(dropped)]
+        self._collect_all(dropped)
+
+    @property
+    def limit(self) -> int | None:
+        """The most resources in use at a time (setting it resizes the pool)."""
+        return self._limit
+
+    @limit.setter
+    def limit(self, limit: int | None) -> None:
+        self.resize(limit)
+
+
+class ConnectionPool(Resource):
+    """A pool of clones of ``connection``, each connected on first use.
+
+    A pooled connection's ``release()`` (and leaving its ``with`` block)
+    gives it back to the pool.
+    """
+
+    LimitExceeded = exceptions.ConnectionLimitExceeded
+    PoolTimeout = _ConnectionPoolTimeout
+
+    def __init__(self, connection: Connection, limit: int | None = None,
+                 preload: int | None = None, close_after_fork: bool | None = None) -> None:
+        self.connection = connection
+        super().__init__(limit=limit, preload=preload, close_after_fork=close_after_fork)
+
+    def new(self) -> Connection:
+        return self.connection.clone()
+
+    def _adopt(self, resource: Connection) -> None:
+        resource._pool = self
+
+    def close_resource(self, resource: Connection) -> None:
+        resource._close()
+
+    def collect_resource(self, resource: Any, socket_timeout: float | None = 0.1) -> None:
+        if not isinstance(resource, lazy):
+            resource.collect(socket_timeout)
+
+    @contextmanager
+    def acquire_channel(self, block: bool = False) -> Iterator[tuple[Connection, Any]]:
+        """``with pool.acquire_channel() as (connection, channel):`` (the default channel)."""
+        with self.acquire(block=block) as connection:
+            yield connection, connection.default_channel
+
+
+class ChannelPool(Resource):
+    """A pool of channels of ``connection``, each created on first use.
+
+    A pooled channel's ``release()`` gives it back to the pool.
+    """
+
+    LimitExceeded = exceptions.ChannelLimitExceeded
+    PoolTimeout = _ChannelPoolTimeout
+
+    def __init__(self, connection: Connection, limit: int | None = None,
+                 preload: int | None = None, close_after_fork: bool | None = None) -> None:
+        self.connection = connection
+        super().__init__(limit=limit, preload=preload, close_after_fork=close_after_fork)
+
+    def new(self) -> Any:
+        return lazy(self.connection.channel)

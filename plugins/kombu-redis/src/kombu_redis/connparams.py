@@ -1,0 +1,154 @@
+"""redis-py connection parameters from a kombu Connection, and connect errors.
+
+TLS: ``rediss://`` (or ``Connection(ssl=True)`` / ``ssl={...}``) verifies the
+server certificate by default.  kombu 5.x silently sets ``CERT_NONE`` for
+``rediss://`` without options; here verification is off only when asked
+for: ``ssl_cert_reqs=none`` in the URL query or in the ``ssl`` dict (which
+also accepts :data:`ssl.CERT_NONE`).  Option names are redis-py's
+``ssl_*`` keyword arguments; the ``ssl`` dict may leave out the prefix.
+"""
+
+from __future__ import annotations
+
+import numbers
+import ssl
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import redis
+from kombu.exceptions import AccessRefused
+from kombu.exceptions import ConnectionError as KombuConnectionError
+from redis import exceptions as rexc
+
+__all__ = ("TLSVerificationError", "connect_error", "connparams", "prepare_virtual_host",
+           "ssl_params")
+
+DEFAULT_DB = 0
+_HAS_PROTOCOL = redis.VERSION >= (5,)
+
+_CERT_REQS = {"none": ssl.CERT_NONE, "cert_none": ssl.CERT_NONE,
+              "optional": ssl.CERT_OPTIONAL, "cert_optional": ssl.CERT_OPTIONAL,
+              "required": ssl.CERT_REQUIRED, "cert_required": ssl.CERT_REQUIRED}
+_SSL_OPTIONS = frozenset({
+    "ssl_keyfile", "ssl_certfile", "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_data",
+    "ssl_ca_path", "ssl_check_hostname", "ssl_password", "ssl_min_version",
+    "ssl_ciphers", "ssl_validate_ocsp", "ssl_validate_ocsp_stapled",
+    "ssl_ocsp_context", "ssl_ocsp_expected_cert",
+})
+
+
+class TLSVerificationError(KombuConnectionError):
+    """The Redis server's TLS certificate could not be verified (not retried)."""
+
+
+def _cert_reqs(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return _CERT_REQS[value.strip().lower()]
+        except KeyError:
+            raise ValueError(f"ssl_cert_reqs must be one of none, optional, required; "
+                             f"got {value!r}") from None
+    return value
+
+
+def ssl_params(client: Any) -> dict[str, Any] | None:
+    """redis-py TLS options for ``client`` (a Connection), or None for plain TCP."""
+    wanted = client.ssl
+    scheme = client.transport_cls if isinstance(client.transport_cls, str) else ""
+    if not wanted and scheme != "rediss":
+        return None
+    options: dict[str, Any] = {}
+    if isinstance(wanted, dict):
+        for key, value in wanted.items():
+            options[key if key.startswith("ssl_") else "ssl_" + key] = value
+    for key, value in client.transport_options.items():
+        if key.startswith("ssl_"):
+            options.setdefault(key, value)
+    unknown = set(options) - _SSL_OPTIONS
+    if unknown:
+        raise ValueError(f"Unknown TLS option(s) {sorted(unknown)}; the known ones are "
+                         f"{', '.join(sorted(_SSL_OPTIONS))}")
+    options["ssl_cert_reqs"] = reqs = _cert_reqs(options.get("ssl_cert_reqs", ssl.CERT_REQUIRED))
+    if reqs == ssl.CERT_NONE:
+        options.setdefault("ssl_check_hostname", False)
+    return options
+
+
+def prepare_virtual_host(vhost: Any) -> int:
+    """The database number a virtual host names (``'/'`` and empty: 0)."""
+    if isinstance(vhost, numbers.Integral):
+        return int(vhost)
+    if not vhost or vhost == "/":
+        return DEFAULT_DB
+    if vhost.startswith("/"):
+        vhost = vhost[1:]
+    try:
+        return int(vhost)
+    except ValueError:
+        raise ValueError(f"The Redis virtual host is a database number "
+                         f"(0 to databases - 1), not {vhost!r}") from None
+
+
+def connparams(channel: Any) -> dict[str, Any]:
+    """Keyword arguments of :class:`redis.ConnectionPool` for ``channel``."""
+    client = channel.connection.client
+    params: dict[str, Any] = {
+        "host": client.hostname or "127.0.0.1",
+        "port": client.port or channel.connection.default_port,
+        "username": client.userid,
+        "password": client.password,
+        "max_connections": channel.max_connections,
+        "socket_timeout": channel.socket_timeout,
+        "socket_connect_timeout": channel.socket_connect_timeout,
+        "socket_keepalive": channel.socket_keepalive,
+        "socket_keepalive_options": channel.socket_keepalive_options,
+        "health_check_interval": channel.health_check_interval,
+        "retry_on_timeout": bool(channel.retry_on_timeout),
+        "client_name": channel.client_name,
+        "connection_class": channel.connection_class,
+    }
+    if _HAS_PROTOCOL:
+        # RESP2: the waiter reads PUB/SUB replies itself, which RESP3 (the
+        # default of redis-py 8) would route to push handlers instead.
+        params["protocol"] = 2
+    tls = ssl_params(client)
+    if tls is not None:
+        params.update(tls)
+        params["connection_class"] = channel.connection_class_ssl
+    host = params["host"]
+    if "://" in host:  # redis+socket:///path/to/redis.sock
+        parts = urlsplit(host)
+        if parts.scheme == "socket":
+            for name in ("host", "port", "socket_connect_timeout", "socket_keepalive",
+                         "socket_keepalive_options"):
+                params.pop(name, None)
+            params["connection_class"] = redis.UnixDomainSocketConnection
+            params["path"] = "/" + unquote(parts.path).lstrip("/")
+        if parts.username:
+            params["username"] = unquote(parts.username)
+        if parts.password:
+            params["password"] = unquote(parts.password)
+    params["db"] = prepare_virtual_host(client.virtual_host)
+    return params
+
+
+def connect_error(channel: Any, exc: BaseException) -> BaseException:
+    """The error to raise for a failure to connect (never shows a password)."""
+    client = channel.connection.client
+    where = f"{client.hostname or '127.0.0.1'}:{client.port or channel.connection.default_port}"
+    if isinstance(exc, (rexc.AuthenticationError, rexc.AuthorizationError,
+                        rexc.NoPermissionError)):
+        user = client.userid or "default"
+        return AccessRefused(
+            f"Redis at {where} refused the credentials of user {user!r} ({exc}). Check the "
+            "user name and password of the broker URL (or the ACL rules of that user); "
+            "retrying will not help.")
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError) or (
+            isinstance(exc, rexc.ConnectionError) and "CERTIFICATE_VERIFY_FAILED" in str(exc)):
+        return TLSVerificationError(
+            f"The TLS certificate of the Redis server at {where} could not be verified "
+            f"({exc}). Pass its certificate authority (ssl={{'ssl_ca_certs': path}} or "
+            "?ssl_ca_certs=path in the URL), or turn verification off explicitly with "
+            "ssl_cert_reqs=none.")
+    return exc

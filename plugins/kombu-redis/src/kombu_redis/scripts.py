@@ -1,0 +1,192 @@
+"""Server-side Lua scripts of the Redis transport.
+
+Each script does in one atomic step what kombu 5.x does in several round
+trips, which closes the windows in which a message could be lost:
+
+* :data:`POP` removes messages from their queues *and* records them as
+  unacknowledged (and first applies any pending acknowledgements).
+* :data:`RESTORE` moves unacknowledged messages back to their queues only if
+  their record is unchanged (a compare-and-swap, so two restorers or a late
+  ack never duplicate a message).
+* :data:`ROUTE` reads the binding set of a direct or topic exchange and
+  pushes the message to every matching queue, saving a round trip.
+
+The record format is kombu's: ``unacked`` maps a delivery tag to the JSON
+text ``[payload, exchange, routing_key]`` and ``unacked_index`` scores each
+tag with the time it was delivered.  Scripts never re-encode a payload
+(Lua's cjson would turn ``[]`` into ``{}`` and round large integers); the
+record is built by concatenating the payload text as stored.
+"""
+
+from __future__ import annotations
+
+from hashlib import sha1
+from typing import Any
+
+__all__ = ("POP", "RESTORE", "ROUTE", "UNLOCK", "Script")
+
+
+class Script:
+    """A Lua script run with EVALSHA, loaded on first ``NOSCRIPT``."""
+
+    __slots__ = ("source", "sha")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = sha1(source.encode()).hexdigest()
+
+    def args(self, keys: list[Any], argv: list[Any]) -> list[Any]:
+        """The EVALSHA command for ``keys`` and ``argv``."""
+        return ["EVALSHA", self.sha, len(keys), *keys, *argv]
+
+
+#: KEYS: unacked hash, unacked index, then the queue keys, priority level
+#: major (all queues at the first step, then all at the next, ...).
+#: ARGV: now, max count, number of queues, per-queue record flags ('1'/'0'),
+#: round robin ('1') or drain in order ('0'), quarantine suffix, then the
+#: delivery tags to acknowledge before popping.
+#: Returns a flat list: queue index (negative: quarantined), raw message.
+POP = Script(r"""
+local unacked, index = KEYS[1], KEYS[2]
+local now, limit, nq = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local flags, rr, qsuffix = ARGV[4], ARGV[5] == '1', ARGV[6]
+if #ARGV > 6 then
+  local tags = {unpack(ARGV, 7)}
+  redis.call('HDEL', unacked, unpack(tags))
+  redis.call('ZREM', index, unpack(tags))
+end
+local out, n = {}, 0
+local function take(i, key)
+  local raw = redis.call('RPOP', key)
+  if not raw then return false end
+  n = n + 1
+  local ok, msg = pcall(cjson.decode, raw)
+  local tag, ex, rk
+  if ok and type(msg) == 'table' and type(msg.properties) == 'table' then
+    local p = msg.properties
+    tag = p.delivery_tag
+    if type(p.delivery_info) == 'table' then
+      ex, rk = p.delivery_info.exchange, p.delivery_info.routing_key
+    end
+  end
+  if type(tag) ~= 'string' then
+    redis.call('LPUSH', KEYS[2 + i] .. qsuffix, raw)
+    out[#out + 1] = -i
+  else
+    if string.byte(flags, i) == 49 then
+      if type(ex) ~= 'string' then ex = '' end
+      if type(rk) ~= 'string' then rk = '' end
+      redis.call('HSET', unacked, tag,
+                 '[' .. raw .. ', ' .. cjson.encode(ex) .. ', ' .. cjson.encode(rk) .. ']')
+      redis.call('ZADD', index, now, tag)
+    end
+    out[#out + 1] = i
+  end
+  out[#out + 1] = raw
+  return true
+end
+local nkeys = #KEYS - 2
+local base = 2
+while base - 2 < nkeys and n < limit do
+  if rr then
+    local empty, left = {}, nq
+    while left > 0 and n < limit do
+      for i = 1, nq do
+        if n >= limit then break end
+        if not empty[i] and not take(i, KEYS[base + i]) then
+          empty[i] = true
+          left = left - 1
+        end
+      end
+    end
+  else
+    for i = 1, nq do
+      while n < limit and take(i, KEYS[base + i]) do end
+    end
+  end
+  base = base + nq
+end
+return out
+""")
+
+#: KEYS: unacked hash, unacked index.  ARGV: '1' to push at the back of the
+#: queue (LPUSH, a requeue) or '0' at the front (RPUSH, a restore), then
+#: groups of: tag, expected record ('' for none), payload, number of
+#: destination keys, the destination keys.  A group moves only if the
+#: record still equals the expected one; a missing record with an expected
+#: '' just drops the index entry.  Returns how many messages moved.
+RESTORE = Script(r"""
+local unacked, index = KEYS[1], KEYS[2]
+local push = ARGV[1] == '1' and 'LPUSH' or 'RPUSH'
+local i, moved = 2, 0
+while i <= #ARGV do
+  local tag, expected, payload, ndest = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local current = redis.call('HGET', unacked, tag)
+  if current == expected then
+    redis.call('HDEL', unacked, tag)
+    redis.call('ZREM', index, tag)
+    for d = 1, ndest do
+      redis.call(push, ARGV[i + 3 + d], payload)
+    end
+    moved = moved + 1
+  elseif not current and expected == '' then
+    redis.call('ZREM', index, tag)
+  end
+  i = i + 4 + ndest
+end
+return moved
+""")
+
+#: KEYS: the exchange's binding set.  ARGV: routing key, separator, payload,
+#: key prefix, key suffix (priority), 'topic' or 'direct'.  Pushes the
+#: payload to every bound queue the routing key reaches (AMQP topic
+#: semantics: '*' one word, '#' zero or more); returns how many.
+ROUTE = Script(r"""
+local rk, sep, payload = ARGV[1], ARGV[2], ARGV[3]
+local prefix, suffix, topic = ARGV[4], ARGV[5], ARGV[6] == 'topic'
+local function words(s)
+  local t = {}
+  for w in string.gmatch(s .. '.', '([^.]*)%.') do t[#t + 1] = w end
+  return t
+end
+local function match(p, pi, w, wi)
+  while pi <= #p do
+    local pw = p[pi]
+    if pw == '#' then
+      if pi == #p then return true end
+      for k = wi, #w + 1 do
+        if match(p, pi + 1, w, k) then return true end
+      end
+      return false
+    end
+    if wi > #w or (pw ~= '*' and pw ~= w[wi]) then return false end
+    pi, wi = pi + 1, wi + 1
+  end
+  return wi > #w
+end
+local rkw = topic and words(rk)
+local seen, n = {}, 0
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local a = string.find(member, sep, 1, true)
+  if a then
+    local b = string.find(member, sep, a + #sep, true)
+    if b then
+      local brk, queue = string.sub(member, 1, a - 1), string.sub(member, b + #sep)
+      local hit
+      if topic then hit = match(words(brk), 1, rkw, 1) else hit = brk == rk end
+      if hit and not seen[queue] then
+        seen[queue] = true
+        redis.call('LPUSH', prefix .. queue .. suffix, payload)
+        n = n + 1
+      end
+    end
+  end
+end
+return n
+""")
+
+#: KEYS: lock key.  ARGV: the holder's token.  Deletes the lock if held.
+UNLOCK = Script(r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+""")

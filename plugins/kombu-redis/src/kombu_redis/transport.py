@@ -1,0 +1,979 @@
+"""The Redis transport, wire-compatible with kombu 5.x's.
+
+Keys, key types and the message envelope are kombu's, so this transport and
+kombu can share a Redis (``global_keyprefix`` prefixes every key):
+
+* a queue is a LIST: publishers ``LPUSH``, consumers pop from the right;
+  priorities live in sub-queues ``queue + sep + str(step)`` (steps
+  ``[0, 3, 6, 9]``; the bare name holds step 0, which is served first);
+* bindings are SETs ``_kombu.binding.<exchange>`` with members
+  ``routing_key + sep + pattern + sep + queue``;
+* fanout exchanges ``PUBLISH`` to ``/{db}.<exchange>`` (``/<routing_key>``
+  appended with ``fanout_patterns``);
+* unacknowledged messages are the HASH ``unacked`` (tag -> JSON
+  ``[payload, exchange, routing_key]``) and the ZSET ``unacked_index``
+  (tag -> delivery time); ``unacked_mutex`` serialises restorers.
+
+Where kombu 5.x is known to be wrong, this transport differs:
+
+* Delivery is lossless: a server-side script pops a message *and* records it
+  as unacknowledged in one atomic step (kombu pops with BRPOP and records in
+  a second round trip, losing messages popped just before a crash or a
+  connection cut, kombu #305).  Consumers block without popping, woken by
+  Redis client-side tracking (``CLIENT TRACKING ... BCAST``, Redis >= 6);
+  a server that refuses tracking is polled instead (and a warning logged).
+* Unacknowledged messages are restored in full, batch after batch, not a
+  fixed number per cycle (kombu #164, #2558), and with a compare-and-swap,
+  so a late ack or a second restorer never duplicates one.  A live consumer
+  refreshes the index entries of the messages it holds, so only the
+  messages of consumers that died are restored after ``visibility_timeout``
+  (celery #5935).
+* Unacked messages go back to the queue they were consumed from, not
+  through their exchange again (which copied topic and fanout messages).
+* ``rediss://`` verifies the server certificate unless told not to
+  (``ssl_cert_reqs=none`` in the URL or in ``Connection(ssl=...)``); kombu
+  silently turns verification off.
+* Messages broadcast by a fanout exchange (PUB/SUB) are not recorded as
+  unacknowledged: PUB/SUB cannot redeliver them, so kombu's records of them
+  were restored into lists nobody reads.
+* A message that is not JSON or not a kombu envelope is moved to the list
+  ``queue + sep + 'rejected'`` and logged; consuming goes on.
+
+Transport options are kombu's (``visibility_timeout``, ``global_keyprefix``,
+``sep``, ``priority_steps``, ``queue_order_strategy``, ``fanout_prefix``,
+``fanout_patterns``, ``ack_emulation``, ``unacked_*``, ``socket_*``,
+``health_check_interval``, ``max_connections``, ``client_name``,
+``retry_on_timeout``, ``master_name`` for Sentinel, ...) plus
+``unacked_restore_interval`` (seconds between restore passes, default 10)
+and ``consume_batch_size`` (most messages one round trip fetches within the
+prefetch window, default 100).
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import socket
+import threading
+from bisect import bisect
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from itertools import chain
+from queue import Empty
+from threading import get_ident
+from time import monotonic, sleep, time
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import uuid4
+
+import redis
+from kombu.exceptions import InconsistencyError
+from kombu.transport import virtual
+from kombu.utils.json import dumps, loads
+from redis import exceptions as rexc
+
+from kombu_redis.connparams import TLSVerificationError, connect_error, connparams
+from kombu_redis.scripts import POP, RESTORE, ROUTE, UNLOCK, Script
+from kombu_redis.waiter import NET_ERRORS, Waiter
+
+__all__ = ("Channel", "QoS", "SentinelChannel", "SentinelTransport",
+           "TLSVerificationError", "Transport")
+
+logger = logging.getLogger("kombu.transport.redis")
+
+DEFAULT_PORT = 6379
+DEFAULT_HEALTH_CHECK_INTERVAL = 25
+PRIORITY_STEPS = [0, 3, 6, 9]
+#: Seconds between polls when the server refuses client-side tracking.
+FALLBACK_POLL_INTERVAL = 0.05
+#: The longest single wait; bounds how late housekeeping and acks can run.
+MAX_WAIT = 1.0
+#: Acknowledgements sent per command.
+ACK_CHUNK = 1000
+
+
+def _kombu_topic_pattern(rkey: str) -> str:
+    """The regex kombu 5.x stores in a topic binding member (wire format)."""
+    escaped = "".join(c if c.isalnum() or c in ".#*" else ("\\000" if c == "\000" else "\\" + c)
+                      for c in rkey)
+    wild = {"*": r".*?[^\.]", "#": r".*?"}
+    return "^" + r"\.".join(wild.get(word, word) for word in escaped.split(".")) + "$"
+
+
+class QoS(virtual.QoS):
+    """Acknowledgement emulation backed by the ``unacked`` hash and its index."""
+
+    channel: Channel
+
+    def ack(self, delivery_tag: Any) -> None:
+        self.channel._ack(delivery_tag)
+        self._quick_ack(delivery_tag)
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        if requeue:
+            message = self._delivered.get(delivery_tag)
+            source = getattr(message, "_source_queue", None)
+            self.channel._restore_tags([delivery_tag], leftmost=True,
+                                       sources={delivery_tag: source} if source else None)
+        else:
+            self.channel._ack(delivery_tag)
+        self._quick_ack(delivery_tag)
+
+    def restore_unacked(self) -> list[tuple[BaseException, Any]]:
+        """Put every unacknowledged message of this channel back at once."""
+        self._flush()
+        delivered, dirty = self._delivered, self._dirty
+        tags: list[Any] = []
+        sources: dict[Any, str] = {}
+        while delivered:  # newest first, so the oldest ends up consumed first
+            tag, message = delivered.popitem()
+            if tag not in dirty:
+                tags.append(tag)
+                source = getattr(message, "_source_queue", None)
+                if source:
+                    sources[tag] = source
+        if tags:
+            try:
+                self.channel._restore_tags(tags, sources=sources)
+            except self.channel.connection.connection_errors as exc:
+                logger.warning("Could not restore %d unacknowledged message(s) now (%r); "
+                               "they return after visibility_timeout", len(tags), exc)
+        return []
+
+    def restore_visible(self, *args: Any, **kwargs: Any) -> None:
+        """Restore messages whose consumers let visibility_timeout pass."""
+        self.channel._restore_visible()
+
+
+class Channel(virtual.Channel):
+    """A channel over Redis lists, sets and PUB/SUB."""
+
+    QoS = QoS
+    connection: Transport
+    supports_fanout = True
+    exchange_types = {name: cls for name, cls in virtual.STANDARD_EXCHANGE_TYPES.items()
+                      if name != "headers"}
+    keyprefix_queue = "_kombu.binding.%s"
+    keyprefix_fanout = "/{db}."
+    sep = "\x06\x16"
+    ack_emulation = True
+    unacked_key = "unacked"
+    unacked_index_key = "unacked_index"
+    unacked_mutex_key = "unacked_mutex"
+    unacked_mutex_expire = 300
+    #: Messages restored per batch (None: 100); every expired one is restored.
+    unacked_restore_limit: int | None = None
+    unacked_restore_interval = 10.0
+    visibility_timeout: float = 3600
+    priority_steps = PRIORITY_STEPS
+    socket_timeout: float | None = None
+    socket_connect_timeout: float | None = None
+    socket_keepalive: bool | None = None
+    socket_keepalive_options: dict[int, Any] | None = None
+    retry_on_timeout: bool | None = None
+    max_connections = 10
+    health_check_interval = DEFAULT_HEALTH_CHECK_INTERVAL
+    client_name: str | None = None
+    fanout_prefix: bool | str = True
+    fanout_patterns = True
+    global_keyprefix = ""
+    queue_order_strategy = "round_robin"
+    consume_batch_size = 100
+    #: queue -> (exchange, routing key) of queues bound to fanout exchanges
+    #: (process-wide, as in kombu, so any channel can consume them).
+    _fanout_queues: dict[str, tuple[str, str]] = {}
+
+    from_transport_options = virtual.Channel.from_transport_options + (
+        "sep", "ack_emulation", "unacked_key", "unacked_index_key", "unacked_mutex_key",
+        "unacked_mutex_expire", "visibility_timeout", "unacked_restore_limit",
+        "unacked_restore_interval", "fanout_prefix", "fanout_patterns", "global_keyprefix",
+        "socket_timeout", "socket_connect_timeout", "socket_keepalive",
+        "socket_keepalive_options", "queue_order_strategy", "max_connections",
+        "health_check_interval", "retry_on_timeout", "priority_steps", "client_name",
+        "consume_batch_size",
+    )
+
+    connection_class: Any = redis.Connection
+    connection_class_ssl: Any = redis.SSLConnection
+
+    def __init__(self, connection: Transport, **kwargs: Any) -> None:
+        super().__init__(connection, **kwargs)
+        if not self.ack_emulation:
+            self.QoS = virtual.QoS  # type: ignore[assignment]
+        if self.queue_order_strategy not in ("round_robin", "sorted", "priority"):
+            raise ValueError(f"queue_order_strategy must be 'round_robin', 'sorted' or "
+                             f"'priority', not {self.queue_order_strategy!r}")
+        self.priority_steps = sorted(int(s) for s in self.priority_steps)
+        self._expires: dict[str, int] = {}
+        self.auto_delete_queues: set[str] = set()
+        self.active_fanout_queues: set[str] = set()
+        self._fanout_to_queue: dict[str, str] = {}
+        self._buffer: deque[tuple[str, Any, Any]] = deque()
+        self._pending_acks: list[Any] = []
+        self._drain_thread: int | None = None
+        self._lock = threading.RLock()
+        self._conn: Any = None
+        self._waiter = Waiter(self)
+        self._armed: tuple[Any, Any, tuple[str, ...]] | None = None
+        self._tracking = True
+        self._list_queues: list[str] = []
+        self._flags = ""
+        self._rr = 0
+        self._next_housekeeping = 0.0
+        if self.fanout_prefix:
+            if isinstance(self.fanout_prefix, str):
+                self.keyprefix_fanout = self.fanout_prefix
+        else:
+            self.keyprefix_fanout = ""
+        kp = self.global_keyprefix
+        self._unacked = kp + self.unacked_key
+        self._index = kp + self.unacked_index_key
+        self._mutex = kp + self.unacked_mutex_key
+        self._rejected_suffix = self.sep + "rejected"
+        self._unacked_rejected = self._unacked + self._rejected_suffix
+        db = self.pool.connection_kwargs.get("db", 0)
+        self.keyprefix_fanout = self.keyprefix_fanout.format(db=db)
+        try:
+            self._call("PING")
+        except Exception as exc:
+            self._disconnect()
+            error = connect_error(self, exc)
+            if error is exc:
+                raise
+            raise error from exc
+        self.connection_errors = self.connection.connection_errors
+
+    # -- connections ---------------------------------------------------------
+    def _get_pool(self) -> Any:
+        return redis.ConnectionPool(**connparams(self))
+
+    @property
+    def pool(self) -> Any:
+        """The connection pool shared by the channels of this connection."""
+        transport = self.connection
+        if transport._pool is None:
+            transport._pool = self._get_pool()
+        return transport._pool
+
+    @cached_property
+    def client(self) -> redis.Redis:
+        """A redis-py client on the shared pool (thread-safe)."""
+        return redis.Redis(connection_pool=self.pool)
+
+    @contextmanager
+    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
+        yield client if client is not None else self.client
+
+    def _new_connection(self, **overrides: Any) -> Any:
+        pool = self.pool
+        return pool.connection_class(**{**pool.connection_kwargs, **overrides})
+
+    def _call(self, *args: Any) -> Any:
+        """Run one command on this channel's own connection."""
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = self._new_connection()
+        with self._lock:
+            try:
+                conn.send_command(*args)
+                return conn.read_response()
+            except NET_ERRORS:
+                conn.disconnect()
+                raise
+
+    def _pipe(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Run several commands in one round trip on this channel's connection."""
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = self._new_connection()
+        with self._lock:
+            try:
+                conn.send_packed_command(conn.pack_commands(commands))
+                results: list[Any] = []
+                for _ in commands:
+                    try:
+                        results.append(conn.read_response())
+                    except rexc.ResponseError as exc:
+                        results.append(exc)
+            except NET_ERRORS:
+                conn.disconnect()
+                raise
+        for result in results:
+            if isinstance(result, rexc.ResponseError):
+                raise result
+        return results
+
+    def _script(self, script: Script, keys: list[Any], argv: list[Any]) -> Any:
+        try:
+            return self._call(*script.args(keys, argv))
+        except rexc.NoScriptError:
+            self._call("SCRIPT", "LOAD", script.source)
+            return self._call(*script.args(keys, argv))
+
+    def _client_script(self, script: Script, keys: list[Any], argv: list[Any]) -> Any:
+        """Run ``script`` through the thread-safe pool client."""
+        client = self.client
+        try:
+            return client.evalsha(script.sha, len(keys), *keys, *argv)
+        except rexc.NoScriptError:
+            return client.eval(script.source, len(keys), *keys, *argv)
+
+    def _disconnect(self) -> None:
+        conn, self._conn, self._armed = self._conn, None, None
+        if conn is not None:
+            try:
+                conn.disconnect()
+            except Exception:  # noqa: BLE001 - closing anyway
+                pass
+        self._waiter.close()
+
+    # -- keys ----------------------------------------------------------------
+    def priority(self, n: int) -> int:
+        """The priority step ``n`` falls in."""
+        steps = self.priority_steps
+        return steps[bisect(steps, n) - 1]
+
+    def _q_for_pri(self, queue: str, pri: int) -> str:
+        """The key of ``queue``'s sub-queue for priority ``pri`` (no global prefix)."""
+        pri = self.priority(pri)
+        return f"{queue}{self.sep}{pri}" if pri else queue
+
+    def _key(self, queue: str, pri: int) -> str:
+        return self.global_keyprefix + self._q_for_pri(queue, pri)
+
+    def _queue_keys(self, queue: str) -> list[str]:
+        kp = self.global_keyprefix
+        return [kp + self._q_for_pri(queue, pri) for pri in self.priority_steps]
+
+    def _binding_key(self, exchange: str) -> str:
+        return self.global_keyprefix + self.keyprefix_queue % (exchange,)
+
+    def _binding_member(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> str:
+        if pattern and self.typeof(exchange).type == "topic":
+            pattern = _kombu_topic_pattern(routing_key)
+        return self.sep.join([routing_key or "", pattern or "", queue or ""])
+
+    def _get_publish_topic(self, exchange: str, routing_key: str) -> str:
+        if routing_key and self.fanout_patterns:
+            return "".join([self.keyprefix_fanout, exchange, "/", routing_key])
+        return "".join([self.keyprefix_fanout, exchange])
+
+    def _get_subscribe_topic(self, queue: str) -> str:
+        exchange, routing_key = self._fanout_queues[queue]
+        return self.global_keyprefix + self._get_publish_topic(exchange, routing_key)
+
+    # -- queue primitives ----------------------------------------------------
+    def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
+        key = self._key(queue, self._get_message_priority(message))
+        if self._expires and queue in self._expires:
+            ttl = self._expires[queue]
+            self._pipe(("LPUSH", key, dumps(message)),
+                       *(("PEXPIRE", k, ttl) for k in self._queue_keys(queue)))
+        else:
+            self._call("LPUSH", key, dumps(message))
+
+    def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str,
+                    **kwargs: Any) -> None:
+        self._call("PUBLISH", self.global_keyprefix + self._get_publish_topic(exchange, routing_key),
+                   dumps(message))
+
+    def basic_publish(self, message: dict[str, Any], exchange: str, routing_key: str,
+                      **kwargs: Any) -> Any:
+        self._inplace_augment_message(message, exchange, routing_key)
+        if not exchange:
+            return self._put(routing_key, message)
+        exchange_type = self.typeof(exchange)
+        if exchange_type.type in ("direct", "topic") and not self._expires:
+            # Route on the server: one round trip instead of two.
+            pri = self.priority(self._get_message_priority(message))
+            delivered = self._script(ROUTE, [self._binding_key(exchange)], [
+                routing_key, self.sep, dumps(message), self.global_keyprefix,
+                f"{self.sep}{pri}" if pri else "", exchange_type.type])
+            if delivered or self.deadletter_queue is None:
+                return None
+        return exchange_type.deliver(message, exchange, routing_key, **kwargs)
+
+    def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
+        """Pop the next message of ``queue`` without recording it."""
+        for raw in self._pop([queue], 1, record=False):
+            return raw
+        raise Empty()
+
+    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
+        self._flush_acks()
+        record = not no_ack and self.ack_emulation
+        for payload in self._pop([queue], 1, record=record):
+            message = self.Message(payload, channel=self)
+            message._source_queue = queue  # type: ignore[attr-defined]
+            if not no_ack:
+                self.qos.append(message, message.delivery_tag)
+            return message
+        return None
+
+    def _pop(self, queues: list[str], limit: int, record: bool) -> Iterator[dict[str, Any]]:
+        """Pop up to ``limit`` messages (recorded as unacked if ``record``)."""
+        result = self._pop_raw(queues, limit, "1" * len(queues) if record else "0" * len(queues),
+                               rr=False)
+        for queue, raw, _tag in result:
+            payload = self._decode(queue, raw, _tag)
+            if payload is not None:
+                yield payload
+
+    def _pop_raw(self, queues: list[str], limit: int, flags: str, rr: bool,
+                 acks: list[Any] | None = None) -> list[tuple[str, Any, Any]]:
+        nq = len(queues)
+        keys: list[Any] = [self._unacked, self._index]
+        per_queue = [self._queue_keys(q) for q in queues]
+        for level in range(len(self.priority_steps)):
+            keys.extend(k[level] for k in per_queue)
+        out = self._script(POP, keys, [repr(time()), limit, nq, flags, "1" if rr else "0",
+                                       self._rejected_suffix, *(acks or ())])
+        got: list[tuple[str, Any, Any]] = []
+        for i in range(0, len(out), 2):
+            index, raw = out[i], out[i + 1]
+            if index < 0:
+                logger.error("Moved a message that is not a kombu envelope from queue %r to %r: "
+                             "%.200r", queues[-index - 1],
+                             queues[-index - 1] + self._rejected_suffix, raw)
+                continue
+            got.append((queues[index - 1], raw, flags[index - 1] == "1"))
+        if self._expires:
+            touched = {q for q, _, _ in got if q in self._expires}
+            if touched:
+                self._pipe(*(("PEXPIRE", k, self._expires[q])
+                             for q in touched for k in self._queue_keys(q)))
+        return got
+
+    def _decode(self, queue: str, raw: Any, recorded: Any) -> dict[str, Any] | None:
+        """Parse a popped message; quarantine it if it is not a usable envelope."""
+        tag = None
+        try:
+            payload = loads(raw)
+            props = payload["properties"]
+            tag = props["delivery_tag"]
+            encoding = props.get("body_encoding")
+            if encoding and encoding.lower() != "utf-8" and encoding not in self.codecs:
+                raise ValueError(f"unknown body encoding {encoding!r}")
+            return payload  # type: ignore[no-any-return]
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            logger.error("Moved an unusable message from queue %r to %r (%s): %.200r",
+                         queue, queue + self._rejected_suffix, exc, raw)
+            commands: list[tuple[Any, ...]] = [
+                ("LPUSH", self.global_keyprefix + queue + self._rejected_suffix, raw)]
+            if recorded and isinstance(tag, str):
+                commands += [("HDEL", self._unacked, tag), ("ZREM", self._index, tag)]
+            self._pipe(*commands)
+            return None
+
+    def _size(self, queue: str) -> int:
+        return sum(self._pipe(*(("LLEN", k) for k in self._queue_keys(queue))))
+
+    def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+        # Redis drops empty lists, so a queue declared here counts as existing
+        # even when empty (kombu 5.x reports it missing).
+        if queue in self.connection._declared:
+            return True
+        return any(self._pipe(*(("EXISTS", k) for k in self._queue_keys(queue))))
+
+    def _purge(self, queue: str) -> int:
+        commands = list(chain.from_iterable((("LLEN", k), ("DEL", k))
+                                            for k in self._queue_keys(queue)))
+        return sum(self._pipe(*commands)[::2])
+
+    def _new_queue(self, queue: str, auto_delete: bool = False, **kwargs: Any) -> None:
+        self.connection._declared.add(queue)
+        if auto_delete:
+            self.auto_delete_queues.add(queue)
+        try:
+            self._expires[queue] = int(kwargs["arguments"]["x-expires"])
+        except (KeyError, TypeError, ValueError):
+            self._expires.pop(queue, None)
+
+    def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        if self.typeof(exchange).type == "fanout":
+            self._fanout_queues[queue] = (exchange, routing_key.replace("#", "*"))
+        self._call("SADD", self._binding_key(exchange),
+                   self._binding_member(exchange, routing_key, pattern, queue))
+
+    def _delete(self, queue: str, exchange: str = "", routing_key: str = "",
+                pattern: Any = None, *args: Any, **kwargs: Any) -> None:
+        self.auto_delete_queues.discard(queue)
+        self.connection._declared.discard(queue)
+        self._pipe(("SREM", self._binding_key(exchange),
+                    self._binding_member(exchange, routing_key, pattern, queue)),
+                   *(("DEL", k) for k in self._queue_keys(queue)))
+
+    def get_table(self, exchange: str) -> list[tuple[Any, Any, str]]:
+        members = self._call("SMEMBERS", self._binding_key(exchange))
+        sep = self.sep
+        return [tuple(m.decode().split(sep)) for m in members or ()]
+
+    def prepare_queue_arguments(self, arguments: dict[str, Any] | None,
+                                **kwargs: Any) -> dict[str, Any] | None:
+        args = dict(arguments or {})
+        expires = kwargs.get("expires")
+        if expires is not None:
+            args["x-expires"] = int(expires * 1000)
+        return args
+
+    # -- consuming -----------------------------------------------------------
+    def basic_consume(self, queue: str, no_ack: bool, *args: Any, **kwargs: Any) -> str:
+        if queue in self._fanout_queues:
+            exchange, _ = self._fanout_queues[queue]
+            self.active_fanout_queues.add(queue)
+            self._fanout_to_queue[exchange] = queue
+        tag = super().basic_consume(queue, no_ack, *args, **kwargs)
+        self._update_consuming()
+        return tag
+
+    def basic_cancel(self, consumer_tag: str) -> None:
+        queue = self._tag_to_queue.get(consumer_tag)
+        super().basic_cancel(consumer_tag)
+        if queue is None or queue in self._active_queues:
+            return
+        if queue in self.active_fanout_queues:
+            self.active_fanout_queues.discard(queue)
+            exchange, _ = self._fanout_queues.get(queue, (None, None))
+            self._fanout_to_queue.pop(exchange, None)  # type: ignore[arg-type]
+        if not self.closed:
+            self._flush_acks()
+            self._return_buffered(queue)
+        self._update_consuming()
+
+    def _update_consuming(self) -> None:
+        """Recompute what this channel consumes after a consume or cancel."""
+        no_ack = self.no_ack_consumers or ()
+        queues: list[str] = []
+        noack_queues = set()
+        for tag, queue in self._tag_to_queue.items():
+            if queue in self.active_fanout_queues:
+                continue
+            if queue not in queues:
+                queues.append(queue)
+            if tag in no_ack:
+                noack_queues.add(queue)
+        if self.queue_order_strategy == "sorted":
+            queues.sort()
+        self._list_queues = queues
+        self._flags = "".join("0" if q in noack_queues or not self.ack_emulation else "1"
+                              for q in queues)
+        consuming = self.connection._consuming
+        if self._consumers and self not in consuming:
+            consuming.append(self)
+        elif not self._consumers and self in consuming:
+            consuming.remove(self)
+        if not self.closed:
+            topics = {self._get_subscribe_topic(q) for q in self.active_fanout_queues}
+            if topics != self._waiter.wanted:
+                self._waiter.set_topics(topics)
+
+    def _flush_acks(self) -> None:
+        acks = self._pending_acks
+        if acks:
+            self._pending_acks = []
+            self._remove_records(acks, own=True)
+
+    def _ack(self, tag: Any) -> None:
+        if self._drain_thread == get_ident():
+            # Sent with the next pop, before blocking, or on cancel/close.
+            self._pending_acks.append(tag)
+        elif self.ack_emulation:
+            self._remove_records([tag])
+
+    def _remove_records(self, tags: list[Any], own: bool = False) -> None:
+        for i in range(0, len(tags), ACK_CHUNK):
+            chunk = tags[i:i + ACK_CHUNK]
+            if own:
+                self._pipe(("ZREM", self._index, *chunk), ("HDEL", self._unacked, *chunk))
+            else:
+                with self.client.pipeline(transaction=False) as pipe:
+                    pipe.zrem(self._index, *chunk)
+                    pipe.hdel(self._unacked, *chunk)
+                    pipe.execute()
+
+    def _fetch(self) -> bool:
+        """Fill the local buffer within the prefetch window; True if it has messages."""
+        if monotonic() >= self._next_housekeeping:
+            self._housekeeping()
+        waiter = self._waiter
+        if waiter.sock is not None and waiter.pending():
+            waiter.read()
+        buffer = self._buffer
+        queues = self._list_queues
+        if buffer or not queues:
+            return bool(buffer)
+        window = self.qos.can_consume_max_estimate() if self.ack_emulation else None
+        limit = 1 if window is None else min(window, self.consume_batch_size)
+        if limit <= 0:
+            return False
+        if self._tracking and not self._is_armed():
+            self._arm()
+        rr = self.queue_order_strategy == "round_robin" and len(queues) > 1
+        flags = self._flags
+        if rr:
+            start = self._rr = (self._rr + 1) % len(queues)
+            queues = queues[start:] + queues[:start]
+            flags = flags[start:] + flags[:start]
+        acks = self._pending_acks
+        if acks:
+            self._pending_acks = []
+        if len(acks) > ACK_CHUNK:
+            self._remove_records(acks, own=True)
+            acks = []
+        buffer.extend(self._pop_raw(queues, limit, flags, rr, acks))
+        return bool(buffer)
+
+    def _deliver_one(self) -> bool:
+        """Deliver one buffered message; False if there was none to deliver."""
+        buffer = self._buffer
+        while buffer:
+            queue, raw, recorded = buffer.popleft()
+            payload = self._decode(queue, raw, recorded)
+            if payload is None:
+                continue
+            self._drain_thread = get_ident()
+            try:
+                self.connection._deliver(payload, queue)
+            finally:
+                self._drain_thread = None
+            return True
+        return False
+
+    def _return_buffered(self, queue: str | None = None) -> None:
+        """Give back fetched but undelivered messages (of ``queue``, or all)."""
+        buffer = self._buffer
+        keep: list[tuple[str, Any, Any]] = []
+        back: list[tuple[str, Any, Any]] = []
+        for item in buffer:
+            (back if queue is None or item[0] == queue else keep).append(item)
+        if not back:
+            return
+        buffer.clear()
+        buffer.extend(keep)
+        raws: dict[Any, Any] = {}
+        sources: dict[Any, str] = {}
+        plain: list[tuple[str, Any]] = []
+        for q, raw, recorded in reversed(back):  # newest first: order is kept
+            if not recorded:
+                if raw is not None and q not in self.active_fanout_queues:
+                    plain.append((q, raw))
+                continue
+            try:
+                tag = loads(raw)["properties"]["delivery_tag"]
+            except (ValueError, TypeError, KeyError):
+                plain.append((q, raw))
+                continue
+            raws[tag] = raw
+            sources[tag] = q
+        if raws:
+            self._restore_tags(list(raws), sources=sources, raws=raws)
+        for q, raw in plain:
+            try:
+                payload = loads(raw)
+                key = self._key(q, self._get_message_priority(payload))
+            except (ValueError, TypeError, KeyError):
+                key = self.global_keyprefix + q + self._rejected_suffix
+            self.client.rpush(key, raw)
+
+    # -- waiting -------------------------------------------------------------
+    def _tracking_prefixes(self) -> tuple[str, ...]:
+        names = sorted({self.global_keyprefix + q for q in self._list_queues})
+        # Redis refuses overlapping prefixes; 'a' already covers 'ab'.
+        kept: list[str] = []
+        for name in names:
+            if not any(name.startswith(k) for k in kept):
+                kept.append(name)
+        return tuple(kept)
+
+    def _is_armed(self) -> bool:
+        armed, conn, waiter = self._armed, self._conn, self._waiter
+        return (armed is not None and conn is not None and armed[0] is conn._sock
+                and waiter.connected and armed[1] is waiter.sock
+                and armed[2] == self._tracking_prefixes())
+
+    def _arm(self) -> None:
+        """Have Redis wake this channel's waiter when a consumed queue changes."""
+        waiter = self._waiter
+        waiter.subscribe_invalidations()
+        prefixes = self._tracking_prefixes()
+        try:
+            self._call("CLIENT", "TRACKING", "OFF")
+            self._call("CLIENT", "TRACKING", "ON", "REDIRECT", waiter.client_id, "BCAST",
+                       *chain.from_iterable(("PREFIX", p) for p in prefixes), "NOLOOP")
+        except rexc.ResponseError as exc:
+            self._tracking = False
+            logger.warning("Redis refused client-side tracking (%s); consumers poll every "
+                           "%.2fs instead of blocking.", exc, FALLBACK_POLL_INTERVAL)
+            return
+        self._armed = (self._conn._sock, waiter.sock, prefixes)
+
+    def _on_waiter_reply(self, reply: Any) -> None:
+        if reply[0] != b"pmessage":
+            return  # a tracking invalidation (a wake-up) or a confirmation
+        channel = reply[2].decode()[len(self.global_keyprefix):]
+        if channel[:1] == "/":
+            channel = channel.partition(".")[2]
+        queue = self._fanout_to_queue.get(channel.split("/", 1)[0])
+        if queue is not None and reply[3]:
+            self._buffer.append((queue, reply[3], False))
+
+    # -- housekeeping --------------------------------------------------------
+    def _housekeeping(self) -> None:
+        """Refresh the index of held messages; restore those of dead consumers."""
+        interval = max(min(self.unacked_restore_interval, self.visibility_timeout / 4), 0.01)
+        self._next_housekeeping = monotonic() + interval
+        if not self.ack_emulation or not self._list_queues:
+            return
+        held: list[Any] = [t for t in self.qos._delivered if t not in self.qos._dirty]
+        for _, raw, recorded in self._buffer:
+            if recorded:
+                try:
+                    held.append(loads(raw)["properties"]["delivery_tag"])
+                except (ValueError, TypeError, KeyError):
+                    pass
+        if held:
+            now = repr(time())
+            for i in range(0, len(held), ACK_CHUNK):
+                self._call("ZADD", self._index, "XX",
+                           *chain.from_iterable((now, t) for t in held[i:i + ACK_CHUNK]))
+        self._restore_visible()
+
+    def _restore_visible(self) -> None:
+        """Restore every message whose visibility timeout expired (under the mutex)."""
+        client = self.client
+        token = uuid4().hex
+        if not client.set(self._mutex, token, nx=True, px=int(self.unacked_mutex_expire * 1000)):
+            return
+        try:
+            batch = self.unacked_restore_limit or 100
+            deadline = monotonic() + self.unacked_mutex_expire / 2
+            while monotonic() < deadline:
+                ceil = time() - self.visibility_timeout
+                tags = client.zrangebyscore(self._index, "-inf", ceil, start=0, num=batch)
+                if not tags:
+                    break
+                self._restore_tags([bytes(t).decode() for t in tags])  # type: ignore[arg-type]
+                if len(tags) < batch:
+                    break
+        finally:
+            self._client_script(UNLOCK, [self._mutex], [token])
+
+    def _restore_tags(self, tags: list[Any], leftmost: bool = False,
+                      sources: dict[Any, str] | None = None,
+                      raws: dict[Any, Any] | None = None) -> int:
+        """Move unacknowledged messages back to their queues (compare-and-swap).
+
+        ``sources`` names the queue a message came from (else it is routed by
+        its exchange and routing key, as kombu does); ``raws`` gives messages
+        that were never delivered, which go back unchanged.
+        """
+        records = self.client.hmget(self._unacked, tags)
+        argv: list[Any] = ["1" if leftmost else "0"]
+        for tag, record in zip(tags, records):
+            if record is None:
+                argv += [tag, "", "", 0]
+                continue
+            try:
+                payload, exchange, routing_key = loads(record)
+                source = sources.get(tag) if sources else None
+                queues = [source] if source else self._route_for_restore(exchange, routing_key)
+                pri = self._get_message_priority(payload)
+                dests = [self._key(q, pri) for q in queues]
+                if raws and tag in raws:
+                    data = raws[tag]
+                else:
+                    payload["headers"]["redelivered"] = True
+                    payload["properties"]["delivery_info"]["redelivered"] = True
+                    data = dumps(payload)
+                if not dests:
+                    raise LookupError(f"no queue is bound to exchange {exchange!r} "
+                                      f"with routing key {routing_key!r}")
+            except (ValueError, TypeError, KeyError, LookupError) as exc:
+                logger.error("Cannot restore message %r (%s); moved it to %r",
+                             tag, exc, self._unacked_rejected)
+                data, dests = record, [self._unacked_rejected]
+            argv += [tag, record, data, len(dests), *dests]
+        return int(self._client_script(RESTORE, [self._unacked, self._index], argv))
+
+    def _route_for_restore(self, exchange: str, routing_key: str) -> list[str]:
+        if not exchange:
+            return [routing_key]
+        table = self.get_table(exchange)
+        if exchange in self.state.exchanges:
+            kind = self.typeof(exchange).type
+        else:  # declared by another process: a pattern means a topic binding
+            kind = "topic" if any(pattern for _, pattern, _ in table) else "direct"
+        return list(self.exchange_types[kind].lookup(table, exchange, routing_key, None))
+
+    # -- lifecycle -----------------------------------------------------------
+    def close(self) -> None:
+        if self.closed:
+            return
+        consuming = self.connection._consuming if self.connection is not None else []
+        if self in consuming:
+            consuming.remove(self)
+        try:
+            self._flush_acks()
+            self._return_buffered()
+        except self.connection.connection_errors as exc:
+            logger.warning("Could not return prefetched messages on close (%r); they "
+                           "return after visibility_timeout", exc)
+        try:
+            for queue in list(self._fanout_queues):
+                if queue in self.auto_delete_queues:
+                    self.queue_delete(queue)
+        except self.connection.connection_errors:
+            pass
+        try:
+            super().close()
+        finally:
+            self._disconnect()
+
+
+RedisChannel = Channel
+
+
+class Transport(virtual.Transport):
+    """Redis transport (``redis://``, ``rediss://``, ``redis+socket://``)."""
+
+    Channel = Channel
+    polling_interval = None
+    default_port = DEFAULT_PORT
+    driver_type = "redis"
+    driver_name = "redis"
+    implements = virtual.Transport.implements.extend(
+        asynchronous=False,
+        exchange_type=frozenset(["direct", "topic", "fanout"]),
+    )
+    connection_errors = virtual.Transport.connection_errors + (
+        InconsistencyError, OSError, rexc.ConnectionError, rexc.BusyLoadingError,
+        rexc.AuthenticationError, rexc.TimeoutError)
+    channel_errors = virtual.Transport.channel_errors + (
+        rexc.DataError, rexc.InvalidResponse, rexc.ResponseError)
+    #: Errors a reconnect can repair (AccessRefused and TLS failures are not).
+    recoverable_connection_errors = (rexc.ConnectionError, rexc.TimeoutError,
+                                     rexc.BusyLoadingError, OSError)
+    recoverable_channel_errors = ()
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        self._pool: Any = None
+        self._consuming: list[RedisChannel] = []
+        self._declared: set[str] = set()
+
+    def driver_version(self) -> str:
+        return str(redis.__version__)
+
+    def drain_events(self, connection: Any,  # type: ignore[override]
+                     timeout: float | None = None) -> None:
+        """Deliver one message; block up to ``timeout`` (then socket.timeout)."""
+        deadline = None if timeout is None else monotonic() + timeout
+        while True:
+            channels = self._consuming
+            for channel in channels:
+                if channel._buffer and channel._deliver_one():
+                    return
+            for channel in list(channels):
+                if channel._fetch() and channel._deliver_one():
+                    return
+            wait = MAX_WAIT if deadline is None else min(deadline - monotonic(), MAX_WAIT)
+            if wait <= 0:
+                raise socket.timeout("timed out waiting for a Redis message")
+            self._wait(channels, wait)
+
+    def _wait(self, channels: list[RedisChannel], timeout: float) -> None:
+        """Block until a waiter is readable or ``timeout`` passes."""
+        now = monotonic()
+        waiters = []
+        poll = False
+        for channel in channels:
+            channel._flush_acks()  # never hold acks while blocking
+            timeout = min(timeout, max(channel._next_housekeeping - now, 0))
+            if not channel.qos.can_consume():
+                poll = True
+            elif channel._list_queues and not channel._tracking:
+                poll = True
+            waiter = channel._waiter
+            if waiter.connected:
+                if waiter.pending():
+                    waiter.read()
+                    return
+                waiters.append(waiter)
+        if poll:
+            timeout = min(timeout, FALLBACK_POLL_INTERVAL)
+        if not waiters:
+            sleep(timeout)
+            return
+        if len(waiters) == 1:
+            if waiters[0].wait(timeout):
+                waiters[0].read()
+            return
+        with selectors.DefaultSelector() as selector:
+            for waiter in waiters:
+                selector.register(waiter.sock, selectors.EVENT_READ, waiter)
+            for key, _ in selector.select(timeout):
+                key.data.read()
+
+    def close_connection(self, connection: Any) -> None:
+        try:
+            super().close_connection(connection)
+        finally:
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.disconnect()
+
+    @property
+    def default_connection_params(self) -> dict[str, Any]:
+        return {"port": self.default_port, "hostname": "localhost"}
+
+
+class SentinelChannel(Channel):
+    """A channel whose Redis master is found through Sentinel.
+
+    The URL lists the sentinels (``sentinel://h1:26379;sentinel://h2:26379``);
+    the ``master_name`` transport option names the monitored master.
+    """
+
+    master_name: str | None = None
+    min_other_sentinels = 0
+    sentinel_kwargs: dict[str, Any] | None = None
+    from_transport_options = Channel.from_transport_options + (
+        "master_name", "min_other_sentinels", "sentinel_kwargs")
+
+    def _get_pool(self) -> Any:
+        from redis import sentinel
+
+        if not self.master_name:
+            raise ValueError("The sentinel transport needs the 'master_name' transport option "
+                             "(the name of the master the sentinels monitor).")
+        params = connparams(self)
+        tls = params.get("connection_class") is self.connection_class_ssl
+        for name in ("host", "port", "max_connections", "connection_class"):
+            params.pop(name, None)
+        client = self.connection.client
+        assert client is not None
+        sentinels = []
+        for url in [*client.alt] or [f"sentinel://{client.hostname}:{client.port or ''}"]:
+            parts = urlsplit(url)
+            if parts.hostname:
+                sentinels.append((parts.hostname, parts.port or self.connection.default_port))
+        if not sentinels:
+            sentinels.append((client.hostname or "127.0.0.1",
+                              client.port or self.connection.default_port))
+        manager = sentinel.Sentinel(  # type: ignore[no-untyped-call]
+            sentinels, min_other_sentinels=self.min_other_sentinels,
+            sentinel_kwargs=self.sentinel_kwargs, **params)
+        master = manager.master_for(  # type: ignore[no-untyped-call]
+            self.master_name, redis.Redis, ssl=tls)
+        pool = master.connection_pool
+        pool.max_connections = self.max_connections
+        return pool
+
+
+class SentinelTransport(Transport):
+    """Redis Sentinel transport (``sentinel://``)."""
+
+    Channel = SentinelChannel
+    default_port = 26379

@@ -1,0 +1,129 @@
+"""The connection a consuming channel blocks on.
+
+Redis has no command that blocks on several lists without popping from them,
+and popping outside the script that records the message is what loses
+messages.  So a channel blocks on a PUB/SUB connection instead: Redis
+client-side tracking in broadcast mode (``CLIENT TRACKING ON REDIRECT <id>
+BCAST PREFIX <queue> ...``, set up by the channel) sends it an invalidation
+whenever a consumed queue changes, which wakes the channel up to run the pop
+script.  The same connection carries the fanout subscriptions.
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+from typing import TYPE_CHECKING, Any
+
+from redis import exceptions as rexc
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kombu_redis.transport import Channel
+
+__all__ = ("INVALIDATE", "NET_ERRORS", "Waiter")
+
+#: The channel Redis sends tracking invalidations to.
+INVALIDATE = "__redis__:invalidate"
+NET_ERRORS = (rexc.ConnectionError, rexc.TimeoutError, OSError)
+
+
+class Waiter:
+    """A channel's PUB/SUB connection: tracking wake-ups and fanout messages."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.conn: Any = None
+        self.sock: Any = None
+        self.client_id = 0
+        self.topics: set[str] = set()
+        self.wanted: set[str] = set()
+        self.invalidations = False
+
+    @property
+    def connected(self) -> bool:
+        conn = self.conn
+        return conn is not None and conn._sock is not None and conn._sock is self.sock
+
+    def connect(self) -> None:
+        """(Re)connect and restore the fanout subscriptions."""
+        if self.connected:
+            return
+        self.close()
+        conn = self.conn = self.channel._new_connection(health_check_interval=0,
+                                                       socket_timeout=None)
+        try:
+            conn.connect()
+            conn.send_command("CLIENT", "ID")
+            self.client_id = conn.read_response()
+        except NET_ERRORS:
+            self.close()
+            raise
+        self.sock = conn._sock
+        if self.wanted:
+            self.set_topics(self.wanted)
+
+    def subscribe_invalidations(self) -> None:
+        self.connect()
+        if not self.invalidations:
+            self._command("SUBSCRIBE", INVALIDATE, expect=1)
+            self.invalidations = True
+
+    def set_topics(self, topics: set[str]) -> None:
+        """PSUBSCRIBE to exactly ``topics``; returns once Redis confirmed."""
+        self.wanted = set(topics)
+        if not topics and not self.connected:
+            return
+        self.connect()
+        gone, new = self.topics - topics, topics - self.topics
+        if gone:
+            self._command("PUNSUBSCRIBE", *gone, expect=len(gone))
+        if new:
+            self._command("PSUBSCRIBE", *new, expect=len(new))
+        self.topics = set(topics)
+
+    def _command(self, *args: Any, expect: int) -> None:
+        conn = self.conn
+        on_reply = self.channel._on_waiter_reply
+        try:
+            conn.send_command(*args, check_health=False)
+            deadline = monotonic() + max(self.channel.socket_timeout or 0, 10.0)
+            while expect:
+                left = deadline - monotonic()
+                if left <= 0 or not conn.can_read(left):
+                    raise rexc.TimeoutError(f"Redis did not confirm {args[0]} within 10s")
+                reply = conn.read_response()
+                if reply[0] in (b"pmessage", b"message"):
+                    on_reply(reply)
+                else:
+                    expect -= 1
+        except NET_ERRORS:
+            self.close()
+            raise
+
+    def pending(self) -> bool:
+        """Whether replies are waiting to be read (never blocks)."""
+        return self.connected and bool(self.conn.can_read(0))
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to ``timeout`` for a reply."""
+        return self.connected and bool(self.conn.can_read(timeout))
+
+    def read(self) -> None:
+        """Hand every reply already received to the channel."""
+        conn = self.conn
+        on_reply = self.channel._on_waiter_reply
+        try:
+            while conn.can_read(0):
+                on_reply(conn.read_response())
+        except NET_ERRORS:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        conn, self.conn, self.sock = self.conn, None, None
+        self.topics = set()
+        self.invalidations = False
+        if conn is not None:
+            try:
+                conn.disconnect()
+            except Exception:  # noqa: BLE001 - closing anyway
+                pass

@@ -1,0 +1,198 @@
+"""Fixtures of the AMQP transport tests: a real RabbitMQ on 127.0.0.1:5672.
+
+Every queue and exchange a test declares carries a unique name made by the
+``names`` fixture and is deleted afterwards.  Tests that break connections
+on purpose do it inside a virtual host of their own (``vhost`` fixture), so
+that other users of the broker are not disturbed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+amqp = pytest.importorskip("amqp", reason="kombu-pyamqp needs the amqp library (pip install amqp)")
+
+HOST, PORT = "127.0.0.1", 5672
+URL = f"amqp://guest:guest@{HOST}:{PORT}//"
+
+
+def _rabbitmq_up() -> bool:
+    conn = amqp.Connection(f"{HOST}:{PORT}", connect_timeout=2)
+    try:
+        conn.connect()
+    except (OSError, amqp.exceptions.AMQPError):
+        return False
+    conn.close()
+    return True
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line("markers", "rabbitmq: needs RabbitMQ on 127.0.0.1:5672 (guest/guest)")
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_available() -> None:
+    if not _rabbitmq_up():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"RabbitMQ is not running on {HOST}:{PORT} (required under CI=true)")
+        pytest.skip(f"RabbitMQ is not running on {HOST}:{PORT}: start rabbitmq-server "
+                    "to run these tests")
+
+
+@pytest.fixture
+def amqp_url(rabbitmq_available: None) -> str:
+    """The URL of the local RabbitMQ, default virtual host."""
+    return URL
+
+
+@pytest.fixture
+def raw(rabbitmq_available: None) -> Iterator[Any]:
+    """A plain ``amqp`` channel, for checks that bypass kombu."""
+    conn = amqp.Connection(f"{HOST}:{PORT}", connect_timeout=5)
+    conn.connect()
+    yield conn.channel()
+    if conn.connected:
+        conn.close()
+
+
+@pytest.fixture
+def names(rabbitmq_available: None) -> Iterator[Callable[[str], str]]:
+    """Makes unique names; deletes the queues and exchanges named so afterwards."""
+    made: list[str] = []
+
+    def make(kind: str) -> str:
+        name = f"kpa-{kind}-{uuid.uuid4().hex[:10]}"
+        made.append(name)
+        return name
+
+    yield make
+    conn = amqp.Connection(f"{HOST}:{PORT}", connect_timeout=5)
+    conn.connect()
+    try:
+        for name in made:
+            for delete in ("queue_delete", "exchange_delete"):
+                channel = conn.channel()
+                try:
+                    getattr(channel, delete)(name)
+                    channel.close()
+                except amqp.exceptions.ChannelError:
+                    pass  # the channel is closed by the broker's error
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def connect(amqp_url: str) -> Iterator[Callable[..., Any]]:
+    """``connect(url=None, **kwargs)``: kombu Connections closed after the test."""
+    from kombu import Connection
+
+    made: list[Any] = []
+
+    def make(url: str | None = None, **kwargs: Any) -> Any:
+        conn = Connection(url or amqp_url, **kwargs)
+        made.append(conn)
+        return conn
+
+    yield make
+    for conn in made:
+        conn.close()
+
+
+def _drain(conn: Any, got: list[Any], n: int, timeout: float = 10.0) -> None:
+    """Drain events until ``got`` holds ``n`` items (fails after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while len(got) < n:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"received {len(got)} of {n} messages within {timeout}s"
+        try:
+            conn.drain_events(timeout=min(remaining, 1.0))
+        except socket.timeout:
+            pass
+
+
+def _quiet(conn: Any, seconds: float = 0.3) -> bool:
+    """True if no event arrives within ``seconds``."""
+    try:
+        conn.drain_events(timeout=seconds)
+    except socket.timeout:
+        return True
+    return False
+
+
+@pytest.fixture
+def drain() -> Callable[..., None]:
+    """``drain(conn, got, n, timeout=10)``: drain until ``len(got) >= n``."""
+    return _drain
+
+
+@pytest.fixture
+def quiet() -> Callable[..., bool]:
+    """``quiet(conn, seconds=0.3)``: True if nothing arrives meanwhile."""
+    return _quiet
+
+
+def _rabbitmqctl(*args: str, timeout: float = 30) -> str:
+    """Run ``rabbitmqctl`` (skips the test when it is not installed or not allowed)."""
+    binary = shutil.which("rabbitmqctl")
+    if binary is None:
+        pytest.skip("rabbitmqctl is not installed")
+    proc = subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        if "eacces" in proc.stderr.lower() or "cookie" in proc.stderr.lower():
+            pytest.skip(f"rabbitmqctl may not talk to the broker: {proc.stderr.strip()[-300:]}")
+        raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {proc.stderr.strip()[-2000:]}")
+    return proc.stdout
+
+
+@pytest.fixture
+def vhost(rabbitmq_available: None) -> Iterator[str]:
+    """A virtual host of the test's own (guest may use it), deleted afterwards."""
+    name = f"kpa-vhost-{uuid.uuid4().hex[:10]}"
+    _rabbitmqctl("add_vhost", name)
+    try:
+        _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        yield name
+    finally:
+        _rabbitmqctl("delete_vhost", name)
+
+
+@pytest.fixture
+def rabbitmqctl(rabbitmq_available: None) -> Callable[..., str]:
+    """``rabbitmqctl(*args)``: run rabbitmqctl, return its output."""
+    return _rabbitmqctl
+
+
+def _load_faultproxy() -> Any:
+    path = Path(__file__).resolve().parents[2] / "helpers" / "faultproxy.py"
+    spec = importlib.util.spec_from_file_location("_kpa_faultproxy", path)
+    assert spec is not None and spec.loader is not None, f"cannot load {path}"
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def fault_proxy(rabbitmq_available: None) -> Iterator[Callable[[], Any]]:
+    """``fault_proxy()``: a started FaultProxy in front of RabbitMQ, stopped afterwards."""
+    module = _load_faultproxy()
+    made: list[Any] = []
+
+    def make() -> Any:
+        proxy = module.FaultProxy((HOST, PORT)).start()
+        made.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in made:
+        proxy.stop()

@@ -1,0 +1,78 @@
+"""Sentinel: a master, a replica and three sentinels; the master fails over."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kombu import Connection, Producer, Queue
+
+pytestmark = pytest.mark.redis
+
+MASTER = "kr-master"
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except Exception:  # noqa: BLE001 - the servers are still settling
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def sentinels(redis_server: Any, tmp_path: Path) -> dict[str, Any]:
+    import redis
+
+    master = redis_server()
+    replica = redis_server("--replicaof", "127.0.0.1", str(master.port))
+    _wait(lambda: redis.Redis(port=replica.port).info("replication")["master_link_status"] == "up",
+          10, "the replica to sync")
+    ports = []
+    for i in range(3):
+        conf = tmp_path / f"sentinel{i}.conf"
+        conf.write_text(f"sentinel monitor {MASTER} 127.0.0.1 {master.port} 2\n"
+                        f"sentinel down-after-milliseconds {MASTER} 1000\n"
+                        f"sentinel failover-timeout {MASTER} 5000\n")
+        ports.append(redis_server("--sentinel", config=str(conf)).port)
+    _wait(lambda: all(redis.Redis(port=p).sentinel_masters().get(MASTER, {}).get("num-other-sentinels")
+                      == 2 for p in ports), 20, "the sentinels to find each other")
+    return {"master": master, "replica": replica, "sentinels": ports}
+
+
+@pytest.mark.timeout(90)
+def test_publish_and_consume_continue_after_failover(sentinels: dict[str, Any],
+                                                      names: Any) -> None:
+    import redis
+
+    url = ";".join(f"sentinel://127.0.0.1:{p}" for p in sentinels["sentinels"])
+    queue = Queue(names("q"))
+    with Connection(url, transport_options={"master_name": MASTER}) as conn:
+        producer = Producer(conn)
+        publish = conn.ensure(producer, producer.publish, max_retries=20, interval_start=0.2,
+                              interval_step=0.2, interval_max=1)
+        publish("before", routing_key=queue.name, declare=[queue])
+        assert queue(conn.default_channel).get().payload == "before"
+
+        sentinel = redis.Redis(port=sentinels["sentinels"][0])
+        sentinel.execute_command("SENTINEL", "FAILOVER", MASTER)
+        new_port = sentinels["replica"].port
+        _wait(lambda: int(sentinel.sentinel_get_master_addr_by_name(MASTER)[1]) == new_port,
+              30, "the failover")
+        _wait(lambda: redis.Redis(port=new_port).info("replication")["role"] == "master",
+              30, "the replica to be promoted")
+
+        publish("after", routing_key=queue.name, declare=[queue])
+        get = conn.ensure(conn, lambda: queue(conn.default_channel).get(), max_retries=20,
+                          interval_start=0.2, interval_step=0.2, interval_max=1)
+        message = get()
+        assert message is not None and message.payload == "after"
+        message.ack()
+    assert redis.Redis(port=new_port).llen(queue.name) == 0

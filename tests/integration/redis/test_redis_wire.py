@@ -1,0 +1,135 @@
+"""The keys, key types and envelope are kombu 5.x's (checked with raw redis-py)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import pytest
+from kombu import Consumer, Exchange, Producer, Queue
+
+pytestmark = pytest.mark.redis
+
+SEP = "\x06\x16"  # kombu's default separator
+
+
+def test_queue_is_a_list_with_kombus_envelope(connect: Any, names: Any, raw: Any) -> None:
+    conn = connect(global_keyprefix="")
+    exchange = Exchange(names("ex"), "direct")
+    queue = Queue(names("q"), exchange, routing_key="rk")
+    Producer(conn, exchange=exchange).publish(
+        {"hello": "world"}, routing_key="rk", declare=[queue], headers={"h": 1}, priority=3)
+    assert raw.type(queue.name) == b"none"
+    key = queue.name + SEP + "3"
+    assert raw.type(key) == b"list"
+    [item] = raw.lrange(key, 0, -1)
+    envelope = json.loads(item)
+    assert set(envelope) == {"body", "content-encoding", "content-type", "headers", "properties"}
+    assert json.loads(base64.b64decode(envelope["body"])) == {"hello": "world"}
+    assert envelope["content-type"] == "application/json"
+    assert envelope["content-encoding"] == "utf-8"
+    assert envelope["headers"] == {"h": 1}
+    props = envelope["properties"]
+    assert props["body_encoding"] == "base64"
+    assert props["delivery_info"] == {"exchange": exchange.name, "routing_key": "rk"}
+    assert props["priority"] == 3
+    assert props["delivery_mode"] == 2
+    assert isinstance(props["delivery_tag"], str)
+
+
+def test_binding_sets(connect: Any, names: Any, raw: Any) -> None:
+    conn = connect(global_keyprefix="")
+    direct = Exchange(names("d"), "direct")
+    topic = Exchange(names("t"), "topic")
+    fanout = Exchange(names("f"), "fanout")
+    qd, qt, qf = Queue(names("qd"), direct, "rk"), Queue(names("qt"), topic, "a.*.#"), \
+        Queue(names("qf"), fanout)
+    channel = conn.default_channel
+    for queue in (qd, qt, qf):
+        queue(channel).declare()
+    assert raw.smembers("_kombu.binding." + direct.name) == {
+        f"rk{SEP}{SEP}{qd.name}".encode()}
+    # kombu's own regex for 'a.*.#', so both clients write one identical member.
+    pattern = r"^a\..*?[^\.]\..*?$"
+    assert raw.smembers("_kombu.binding." + topic.name) == {
+        f"a.*.#{SEP}{pattern}{SEP}{qt.name}".encode()}
+    assert raw.smembers("_kombu.binding." + fanout.name) == {f"{SEP}{SEP}{qf.name}".encode()}
+
+
+def test_fanout_publishes_to_db_prefixed_channel(connect: Any, names: Any, raw: Any) -> None:
+    conn = connect(global_keyprefix="")
+    exchange = Exchange(names("fan"), "fanout")
+    pubsub = raw.pubsub()
+    db = raw.connection_pool.connection_kwargs["db"]
+    pubsub.psubscribe(f"/{db}.{exchange.name}*")
+    deadline = time.monotonic() + 5
+    while pubsub.get_message(timeout=0.5) is None and time.monotonic() < deadline:
+        pass
+    producer = Producer(conn, exchange=exchange)
+    producer.publish("x", declare=[exchange])
+    producer.publish("y", routing_key="rk")
+    received = []
+    while len(received) < 2 and time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.5)
+        if message and message["type"] == "pmessage":
+            received.append(message["channel"].decode())
+    pubsub.close()
+    assert received == [f"/{db}.{exchange.name}", f"/{db}.{exchange.name}/rk"]
+
+
+def test_unacked_hash_and_index(connect: Any, names: Any, raw: Any, drain: Any) -> None:
+    unacked, index = names("unacked"), names("index")
+    conn = connect(global_keyprefix="", unacked_key=unacked, unacked_index_key=index)
+    exchange = Exchange(names("ex"), "direct")
+    queue = Queue(names("q"), exchange, routing_key="rk")
+    Producer(conn, exchange=exchange).publish("body", routing_key="rk", declare=[queue])
+    got: list[Any] = []
+    before = time.time()
+    with Consumer(conn, [queue], callbacks=[lambda b, m: got.append(m)]):
+        drain(conn, got, 1)
+        message = got[0]
+        tag = message.delivery_tag
+        assert raw.type(unacked) == b"hash" and raw.type(index) == b"zset"
+        payload, ex, rk = json.loads(raw.hget(unacked, tag))
+        assert (ex, rk) == (exchange.name, "rk")
+        assert payload["properties"]["delivery_tag"] == tag
+        assert before - 1 <= raw.zscore(index, tag) <= time.time() + 1
+        message.ack()
+        assert raw.hget(unacked, tag) is None
+        assert raw.zscore(index, tag) is None
+
+
+def test_global_keyprefix_prefixes_every_key(connect: Any, names: Any, raw: Any, drain: Any) -> None:
+    conn = connect()
+    prefix = connect.prefix
+    exchange = Exchange(names("ex"), "direct")
+    queue = Queue(names("q"), exchange, routing_key="rk")
+    Producer(conn, exchange=exchange).publish("m", routing_key="rk", declare=[queue])
+    got: list[Any] = []
+    with Consumer(conn, [queue], callbacks=[lambda b, m: got.append(m)]):
+        drain(conn, got, 1)
+        keys = {k.decode() for k in raw.scan_iter(match=f"*{prefix}*")}
+        assert keys == {prefix + "_kombu.binding." + exchange.name, prefix + "unacked",
+                        prefix + "unacked_index"}
+        got[0].ack()
+
+
+def test_consumes_messages_written_by_kombu(connect: Any, names: Any, raw: Any, drain: Any) -> None:
+    """A message laid out exactly as kombu 5.x writes it is delivered intact."""
+    conn = connect(global_keyprefix="")
+    queue = Queue(names("q"))
+    body = json.dumps({"k": [1, 2]}).encode()
+    envelope = {
+        "body": base64.b64encode(body).decode(), "content-encoding": "utf-8",
+        "content-type": "application/json", "headers": {},
+        "properties": {"correlation_id": "c1", "delivery_mode": 2,
+                       "delivery_info": {"exchange": "", "routing_key": queue.name},
+                       "priority": 0, "body_encoding": "base64", "delivery_tag": names("tag")}}
+    raw.lpush(queue.name, json.dumps(envelope))
+    got: list[Any] = []
+    with Consumer(conn, [queue], callbacks=[lambda b, m: (got.append((b, m.properties)), m.ack())]):
+        drain(conn, got, 1)
+    assert got[0][0] == {"k": [1, 2]}
+    assert got[0][1]["correlation_id"] == "c1"
