@@ -103,6 +103,9 @@ def report(project: Side, kombu: Side) -> None:
         med_a = statistics.median(ours) if ours else None
         med_b = statistics.median(theirs) if theirs else None
         print(f"  {'median':<8}{_fmt(med_a):>14}{_fmt(med_b):>14}{_ratio(med_a, med_b, higher):>10}")
+        paired = [a / b if higher else b / a for a, b in zip(ours, theirs)]
+        if paired:
+            print(f"  median of the per-repetition ratios: {statistics.median(paired):.2f}x")
     for side in (project, kombu):
         if side.baseline:
             print(f"\n{side.label}: python -c pass takes {statistics.median(side.baseline):.1f} ms "

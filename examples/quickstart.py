@@ -43,7 +43,7 @@ def connection_with_retry() -> None:
     conn = Connection(URL)
     errors: list[str] = []
 
-    def on_connection_error(exc: Exception, interval: float) -> None:
+    def on_connection_error(exc: BaseException, interval: float) -> None:
         errors.append(str(exc))
         print(f"Connection error: {exc}, retrying in {interval}s")
 

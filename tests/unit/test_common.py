@@ -10,7 +10,6 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-
 from helpers import unique_name as unique
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.common import (

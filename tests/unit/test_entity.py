@@ -10,7 +10,6 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-
 from helpers import unique_name as unique
 from kombu import Connection, Exchange, Producer, Queue, binding
 from kombu.entity import (

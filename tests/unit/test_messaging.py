@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from helpers import unique_name as unique
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.exceptions import ContentDisallowed, DecodeError, NotBoundError, OperationalError
@@ -351,6 +350,15 @@ def test_auto_declare_declares_the_exchange_once_per_connection(conn: Connection
     conn.declared_entities.clear()  # as a reconnect does
     producer.publish("c", routing_key="a")
     channel.exchange_declare(exchange=ex.name, passive=True)
+
+
+def test_auto_declare_after_the_exchange_is_replaced(channel: Any) -> None:
+    producer = Producer(channel, Exchange(unique("ex")))
+    producer.publish("a")
+    replacement = Exchange(unique("ex"), "fanout")
+    producer.exchange = replacement(channel)
+    producer.publish("b")
+    channel.exchange_declare(exchange=replacement.name, passive=True)
 
 
 def test_auto_declare_false(channel: Any) -> None:

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from helpers import unique_name as unique
 from kombu import Connection, Exchange, Producer, Queue
 from kombu.exceptions import ContentDisallowed

@@ -143,11 +143,29 @@ def maybe_declare(entity: Any, channel: Any = None, retry: bool = False,
     return _maybe_declare(entity, channel)
 
 
+#: What :func:`_declare_once` returns when the declaration was cached.
+ALREADY_DECLARED: Any = object()
+
+
 def _maybe_declare(entity: Any, channel: Any) -> bool:
+    return _declare_once(entity, channel) is not ALREADY_DECLARED
+
+
+def _declare_once(entity: Any, channel: Any) -> Any:
+    """Declare ``entity`` unless cached.
+
+    Returns :data:`ALREADY_DECLARED`, or after declaring, the entry added to
+    the connection's cache (``None`` for entities that are not cached).
+    """
     if channel is None or channel.connection is None:
         # Called again by ensure() after a reconnect, the entity was revived
         # onto the new channel: use that.
         if not entity.is_bound:
+            if channel is not None:
+                # The connection went away under the channel: a reconnect
+                # (ensure/retry) repairs that.
+                raise RecoverableConnectionError(
+                    f"Cannot declare {entity!r}: its channel's connection is closed")
             raise ChannelError(f"Cannot declare {entity!r}: no channel given and the entity "
                                "is not bound to one")
         channel = entity.channel
@@ -158,11 +176,13 @@ def _maybe_declare(entity: Any, channel: Any) -> bool:
     if entity.can_cache_declaration:
         declared = channel.connection.client.declared_entities
         if entity in declared:
-            return False
+            return ALREADY_DECLARED
     entity.declare(channel=channel)
-    if declared is not None:
-        declared.add(copy(entity))
-    return True
+    if declared is None:
+        return None
+    entry = copy(entity)
+    declared.add(entry)
+    return entry
 
 
 def _imaybe_declare(entity: Any, channel: Any, **retry_policy: Any) -> bool:

@@ -93,15 +93,21 @@ class Message:
             return callback(self, exc)
 
     def _check_state(self) -> Any:
+        """Return the channel to acknowledge on; raise if that is not possible."""
         channel = self.channel
         if channel is None:
-            raise self.MessageStateError(
-                "This message does not have a receiving channel: messages built "
-                "by hand cannot be acknowledged, rejected or requeued")
+            raise self._no_channel()
         if self._state in ACK_STATES:
-            raise self.MessageStateError(
-                f"Message already acknowledged with state: {self._state}")
+            raise self._already_acknowledged()
         return channel
+
+    def _no_channel(self) -> Exception:
+        return self.MessageStateError(
+            "This message does not have a receiving channel: messages built "
+            "by hand cannot be acknowledged, rejected or requeued")
+
+    def _already_acknowledged(self) -> Exception:
+        return self.MessageStateError(f"Message already acknowledged with state: {self._state}")
 
     def ack(self, multiple: bool = False) -> None:
         """Acknowledge the message: the broker forgets it.
@@ -111,13 +117,16 @@ class Message:
         :raises MessageStateError: already acknowledged, rejected or requeued.
         """
         channel = self.channel
-        if channel is not None:
-            no_ack_consumers = channel.no_ack_consumers
-            if no_ack_consumers:
-                tag = self.delivery_info.get("consumer_tag")
-                if tag is not None and tag in no_ack_consumers:
-                    return
-        self._check_state().basic_ack(self.delivery_tag, multiple=multiple)
+        if channel is None:
+            raise self._no_channel()
+        no_ack_consumers = channel.no_ack_consumers
+        if no_ack_consumers:
+            tag = self.delivery_info.get("consumer_tag")
+            if tag is not None and tag in no_ack_consumers:
+                return
+        if self._state in ACK_STATES:
+            raise self._already_acknowledged()
+        channel.basic_ack(self.delivery_tag, multiple=multiple)
         self._state = "ACK"
 
     def ack_log_error(self, logger: Any, errors: tuple[type[BaseException], ...],

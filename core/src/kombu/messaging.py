@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from itertools import count
 from typing import TYPE_CHECKING, Any, Callable
 
-from kombu.common import _maybe_declare, maybe_declare
+from kombu.common import ALREADY_DECLARED, _declare_once, _maybe_declare, maybe_declare
 from kombu.compression import compress
 from kombu.connection import is_connection, maybe_channel
 from kombu.entity import Exchange, Queue, maybe_delivery_mode
@@ -54,6 +54,9 @@ class Producer:
     on_return: Callable[..., Any] | None = None
     #: The connection, when one was given instead of a channel.
     __connection__: Connection | None = None
+    #: ``(exchange, cache, entry)`` once :attr:`exchange` was declared: the
+    #: connection's declaration cache and the entry added to it.
+    _declared: tuple[Exchange, set[Any], Any] | None = None
 
     def __init__(self, channel: Any, exchange: Exchange | str | None = None,
                  routing_key: str | None = None, serializer: str | None = None,
@@ -163,13 +166,6 @@ class Producer:
             headers = {**headers, "compression": compression_type} if headers else {
                 "compression": compression_type}
 
-        if self.auto_declare and self.exchange.name:
-            own = self.exchange
-            if not declare:
-                declare = (own,)
-            elif own not in declare:
-                declare = [*declare, own]
-
         if retry:
             connection = self.connection
             if connection is None:
@@ -198,6 +194,11 @@ class Producer:
             for entity in declare:
                 if entity:
                     _maybe_declare(entity, channel)
+        if self.auto_declare and self.exchange.name:
+            memo = self._declared
+            if (memo is None or memo[0] is not self.exchange or memo[2] not in memo[1]
+                    or memo[1] is not channel.connection.client.declared_entities):
+                self._declare_exchange(channel)
         reply_to = properties.get("reply_to")
         if reply_to is not None and isinstance(reply_to, Queue):
             properties["reply_to"] = reply_to.name
@@ -213,6 +214,18 @@ class Producer:
             kwargs["confirm_timeout"] = confirm_timeout
         return channel.basic_publish(message, exchange=exchange, routing_key=routing_key,
                                      mandatory=mandatory, immediate=immediate, **kwargs)
+
+    def _declare_exchange(self, channel: Any) -> None:
+        """Declare :attr:`exchange` unless cached; remember the cache entry if one was made.
+
+        The entry lets the next publish check the cache by identity.  (The
+        exchange is compared by identity too: assign a new exchange rather
+        than changing this one in place.)
+        """
+        exchange = self.exchange
+        entry = _declare_once(exchange, channel)
+        if entry is not None and entry is not ALREADY_DECLARED:
+            self._declared = (exchange, channel.connection.client.declared_entities, entry)
 
     def _get_channel(self) -> Any:
         channel = self._channel
@@ -232,8 +245,8 @@ class Producer:
         # Only brokers that return messages (AMQP) have a basic_return event.
         if self.on_return:
             events = getattr(channel, "events", None)
-            if events is not None and "basic_return" in events:
-                events["basic_return"].add(self.on_return)
+            if events is not None:
+                events.setdefault("basic_return", set()).add(self.on_return)
 
     def revive(self, channel: Any) -> None:
         """Use ``channel`` (a channel or connection), e.g. after a reconnect."""

@@ -90,9 +90,10 @@ class ProducerPool(Resource):
         else:
             super()._adopt(resource)
 
-    def close_resource(self, resource: _Producer) -> None:
+    def close_resource(self, resource: Any) -> None:
         """Forget a producer leaving the pool (its connection is already back)."""
-        self._detached.discard(resource)
+        if not isinstance(resource, lazy):
+            self._detached.discard(resource)
 
     collect_resource = close_resource
 

@@ -8,56 +8,24 @@ that other users of the broker are not disturbed.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import shutil
 import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from helpers.faultproxy import FaultProxy
 
 amqp = pytest.importorskip("amqp", reason="kombu-pyamqp needs the amqp library (pip install amqp)")
 
 HOST, PORT = "127.0.0.1", 5672
-URL = f"amqp://guest:guest@{HOST}:{PORT}//"
-
-
-def _rabbitmq_up() -> bool:
-    conn = amqp.Connection(f"{HOST}:{PORT}", connect_timeout=2)
-    try:
-        conn.connect()
-    except (OSError, amqp.exceptions.AMQPError):
-        return False
-    conn.close()
-    return True
-
-
-def pytest_configure(config: Any) -> None:
-    config.addinivalue_line("markers", "rabbitmq: needs RabbitMQ on 127.0.0.1:5672 (guest/guest)")
-
-
-@pytest.fixture(scope="session")
-def rabbitmq_available() -> None:
-    if not _rabbitmq_up():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"RabbitMQ is not running on {HOST}:{PORT} (required under CI=true)")
-        pytest.skip(f"RabbitMQ is not running on {HOST}:{PORT}: start rabbitmq-server "
-                    "to run these tests")
 
 
 @pytest.fixture
-def amqp_url(rabbitmq_available: None) -> str:
-    """The URL of the local RabbitMQ, default virtual host."""
-    return URL
-
-
-@pytest.fixture
-def raw(rabbitmq_available: None) -> Iterator[Any]:
+def raw(amqp_url: str) -> Iterator[Any]:
     """A plain ``amqp`` channel, for checks that bypass kombu."""
     conn = amqp.Connection(f"{HOST}:{PORT}", connect_timeout=5)
     conn.connect()
@@ -67,7 +35,7 @@ def raw(rabbitmq_available: None) -> Iterator[Any]:
 
 
 @pytest.fixture
-def names(rabbitmq_available: None) -> Iterator[Callable[[str], str]]:
+def names(amqp_url: str) -> Iterator[Callable[[str], str]]:
     """Makes unique names; deletes the queues and exchanges named so afterwards."""
     made: list[str] = []
 
@@ -156,7 +124,7 @@ def _rabbitmqctl(*args: str, timeout: float = 30) -> str:
 
 
 @pytest.fixture
-def vhost(rabbitmq_available: None) -> Iterator[str]:
+def vhost(amqp_url: str) -> Iterator[str]:
     """A virtual host of the test's own (guest may use it), deleted afterwards."""
     name = f"kpa-vhost-{uuid.uuid4().hex[:10]}"
     _rabbitmqctl("add_vhost", name)
@@ -168,28 +136,18 @@ def vhost(rabbitmq_available: None) -> Iterator[str]:
 
 
 @pytest.fixture
-def rabbitmqctl(rabbitmq_available: None) -> Callable[..., str]:
+def rabbitmqctl(amqp_url: str) -> Callable[..., str]:
     """``rabbitmqctl(*args)``: run rabbitmqctl, return its output."""
     return _rabbitmqctl
 
 
-def _load_faultproxy() -> Any:
-    path = Path(__file__).resolve().parents[2] / "helpers" / "faultproxy.py"
-    spec = importlib.util.spec_from_file_location("_kpa_faultproxy", path)
-    assert spec is not None and spec.loader is not None, f"cannot load {path}"
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
-def fault_proxy(rabbitmq_available: None) -> Iterator[Callable[[], Any]]:
+def fault_proxy(amqp_url: str) -> Iterator[Callable[[], Any]]:
     """``fault_proxy()``: a started FaultProxy in front of RabbitMQ, stopped afterwards."""
-    module = _load_faultproxy()
     made: list[Any] = []
 
     def make() -> Any:
-        proxy = module.FaultProxy((HOST, PORT)).start()
+        proxy = FaultProxy((HOST, PORT)).start()
         made.append(proxy)
         return proxy
 

@@ -15,7 +15,7 @@ from kombu.transport import get_transport_cls
 pytestmark = pytest.mark.rabbitmq
 
 
-def test_seed_connection_with_parameters(rabbitmq_available: None) -> None:
+def test_seed_connection_with_parameters(amqp_url: str) -> None:
     # The specification's example, verbatim.
     conn = Connection(
         hostname='localhost',
@@ -36,7 +36,6 @@ def test_seed_connection_with_parameters(rabbitmq_available: None) -> None:
 
 def test_seed_parse_amqp_url() -> None:
     from kombu.utils.url import parse_url
-
     from kombu_pyamqp.transport import Transport
 
     parsed = parse_url('amqp://guest:guest@localhost:5672//')
@@ -121,7 +120,7 @@ def test_login_method_the_broker_does_not_offer(connect: Callable[..., Any]) -> 
         conn.ensure_connection(max_retries=3, interval_start=1)
 
 
-def test_wrong_password_is_refused_at_once(rabbitmq_available: None) -> None:
+def test_wrong_password_is_refused_at_once(amqp_url: str) -> None:
     conn = Connection("amqp://guest:not-the-password@127.0.0.1:5672//")
     started = time.monotonic()
     with pytest.raises(AccessRefused) as info:
@@ -140,7 +139,7 @@ def test_wrong_password_is_refused_at_once(rabbitmq_available: None) -> None:
     assert not isinstance(info.value, tuple(conn.recoverable_connection_errors))
 
 
-def test_unknown_virtual_host_says_so(rabbitmq_available: None) -> None:
+def test_unknown_virtual_host_says_so(amqp_url: str) -> None:
     conn = Connection("amqp://guest:guest@127.0.0.1:5672/no-such-vhost-kpa")
     started = time.monotonic()
     with pytest.raises(AccessRefused) as info:

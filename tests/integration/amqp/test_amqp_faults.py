@@ -254,3 +254,19 @@ def test_publish_after_broker_closed_connection_needs_ensure(
         assert not conn.connected
     finally:
         conn.collect()
+
+
+def test_publish_timeout_on_a_stalled_broker(fault_proxy: Callable[[], Any]) -> None:
+    proxy = fault_proxy()
+    conn = Connection(proxy.url("amqp", "//"))
+    try:
+        producer = conn.Producer()
+        producer.publish("small", routing_key="nowhere", timeout=5)
+        proxy.stall()
+        started = time.monotonic()
+        with pytest.raises(tuple(conn.recoverable_connection_errors)) as info:
+            producer.publish(b"x" * 50_000_000, routing_key="nowhere", timeout=1)
+        assert "timed out" in str(info.value)
+        assert time.monotonic() - started < 10
+    finally:
+        conn.collect()

@@ -444,3 +444,25 @@ def test_drain_events_times_out(connect: Callable[..., Any]) -> None:
         conn.drain_events(timeout=0.3)
     assert 0.25 < time.monotonic() - started < 2
     assert conn.connected
+
+
+def test_seed_event_processing_over_amqp(connect: Callable[..., Any], names: Names) -> None:
+    from kombu.common import eventloop
+
+    processed: list[Any] = []
+
+    def process_message(body: Any, message: Any) -> None:
+        processed.append(body)
+        message.ack()
+
+    conn = connect()
+    queue = Queue(names("test_queue"), auto_delete=True)
+    with conn:
+        consumer = conn.Consumer(queue, callbacks=[process_message])
+        consumer.consume()
+        for i in range(3):
+            conn.Producer().publish({"n": i}, routing_key=queue.name)
+        for _ in eventloop(conn, limit=10, timeout=0.5, ignore_timeouts=True):
+            if len(processed) == 3:
+                break
+    assert processed == [{"n": 0}, {"n": 1}, {"n": 2}]

@@ -108,7 +108,7 @@ class TLSRelay:
 
 
 @pytest.fixture
-def relay(certificates: dict[str, str], rabbitmq_available: None) -> Iterator[TLSRelay]:
+def relay(certificates: dict[str, str], amqp_url: str) -> Iterator[TLSRelay]:
     server = TLSRelay(certificates["server.pem"], certificates["server.key"])
     yield server
     server.stop()

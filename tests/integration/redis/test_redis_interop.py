@@ -52,17 +52,24 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def kombu_python() -> Path:
+    where = f"{KOMBU_PYTHON.parent.parent.name}/ at the repository root"
     if not KOMBU_PYTHON.exists():
-        pytest.skip(f"no virtualenv with real kombu at {KOMBU_PYTHON.parent.parent.name}/ "
-                    "(create it with kombu 5.x and redis to run the interop tests)")
+        pytest.skip(f"no virtualenv with real kombu in {where} "
+                    "(create it with 'kombu[redis]>=5,<6' to run the interop tests)")
+    probe = subprocess.run([str(KOMBU_PYTHON), "-c", "import kombu.transport.redis, redis"],
+                           capture_output=True, text=True, timeout=60)
+    if probe.returncode:
+        last = (probe.stderr.strip().splitlines() or ["?"])[-1]
+        pytest.skip(f"real kombu's Redis transport does not import in {where}: {last} "
+                    "(install 'kombu[redis]>=5,<6' there)")
     return KOMBU_PYTHON
 
 
 def _run(python: Path, spec: dict[str, Any]) -> subprocess.Popen:
     return subprocess.Popen([str(python), "-c", SCRIPT, json.dumps(spec)],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _spec(url: str, prefix: str, exchange: str, type_: str, queues: list[list[str]],
@@ -82,8 +89,9 @@ def test_kombu_publishes_we_consume(kombu_python: Path, connect: Any, names: Any
     messages = [[{"i": i}, key, pri] for i, (key, pri) in enumerate(zip(keys, (9, 0, 3)))]
     proc = _run(kombu_python, _spec(redis_url, connect.prefix, exchange, type_,
                                     [[queue, bind]], mode="publish", messages=messages))
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0 and json.loads(out)["version"].startswith("5.")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["version"].startswith("5.")
     conn = connect()
     got: list[Any] = []
     q = Queue(queue, Exchange(exchange, type_), routing_key=bind)
@@ -114,11 +122,12 @@ def test_we_publish_kombu_consumes(kombu_python: Path, connect: Any, names: Any,
     proc = _run(kombu_python, _spec(redis_url, connect.prefix, exchange, type_,
                                     [[queue, bind]], mode="consume", expect=3))
     assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
+    assert proc.stdout.readline().strip() == "ready", proc.communicate(timeout=60)[1]
     if type_ == "fanout":
         time.sleep(0.5)  # kombu subscribes on its first poll
         publish()
-    out, _ = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
     got = json.loads(out.strip().splitlines()[-1])
     bodies = [body for body, _ in got]
     if type_ == "fanout":

@@ -182,3 +182,30 @@ def test_queue_declare_purge_and_delete(connect: Any, names: Any, raw: Any) -> N
     assert not raw.exists(queue.name)
     with pytest.raises(ChannelError):
         queue(channel).queue_declare(passive=True)
+
+
+def test_priority_queue_order_strategy_drains_in_order(connect: Any, names: Any,
+                                                       consume: Any) -> None:
+    conn = connect(queue_order_strategy="priority")
+    first, second = Queue(names("first")), Queue(names("second"))
+    producer = Producer(conn)
+    for i in range(3):
+        producer.publish(f"s{i}", routing_key=second.name, declare=[second])
+        producer.publish(f"f{i}", routing_key=first.name, declare=[first])
+    assert consume(conn, [first, second], 6) == ["f0", "f1", "f2", "s0", "s1", "s2"]
+
+
+def test_without_ack_emulation(connect: Any, names: Any, raw: Any, consume: Any) -> None:
+    conn = connect(ack_emulation=False)
+    queue = Queue(names("q"))
+    Producer(conn).publish("m", routing_key=queue.name, declare=[queue])
+    assert consume(conn, [queue], 1) == ["m"]
+    assert raw.exists(connect.prefix + "unacked") == 0
+
+
+def test_queue_expires_sets_a_ttl(connect: Any, names: Any, raw: Any) -> None:
+    conn = connect()
+    queue = Queue(names("q"), expires=30)
+    Producer(conn).publish("m", routing_key=queue.name, declare=[queue], priority=6)
+    ttl = raw.pttl(connect.prefix + queue.name + "\x06\x166")
+    assert 25_000 < ttl <= 30_000

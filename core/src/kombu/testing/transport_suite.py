@@ -26,6 +26,7 @@ __all__ = (
     "TestTransportDelivery",
     "TestTransportRouting",
     "TestTransportSimple",
+    "_suite_cleanup",
     "kombu_connection",
     "transport_capabilities",
 )
@@ -59,8 +60,46 @@ def kombu_connection(transport_url: str) -> Iterator[Connection]:
         conn.close()
 
 
+#: Names the running test created, deleted by :func:`_suite_cleanup`.
+_created: list[tuple[str, str]] = []
+
+
 def _name(kind: str) -> str:
-    return f"kombu-suite-{kind}-{uuid.uuid4().hex[:10]}"
+    name = f"kombu-suite-{kind}-{uuid.uuid4().hex[:10]}"
+    _created.append((kind, name))
+    return name
+
+
+@pytest.fixture(autouse=True)
+def _suite_cleanup(transport_url: str) -> Iterator[None]:
+    """Delete the queues and exchanges a test made (brokers are shared)."""
+    _created.clear()
+    yield
+    if not _created:
+        return
+    with Connection(transport_url) as conn:
+        for kind, name in reversed(_created):
+            channel = conn.channel()
+            try:
+                if kind != "x":  # queues (SimpleQueue names an exchange too)
+                    channel.queue_delete(name)
+                if kind != "q":
+                    channel.exchange_delete(name)
+            except Exception:  # noqa: BLE001 - best effort; the entity may not exist
+                pass
+            finally:
+                conn.maybe_close_channel(channel)
+    _created.clear()
+
+
+def _wait_for_count(bound: Any, n: int) -> int:
+    """The queue's message count once it reaches ``n`` (brokers route asynchronously)."""
+    deadline = time.monotonic() + WAIT
+    count = bound.queue_declare(passive=True).message_count
+    while count != n and time.monotonic() < deadline:
+        time.sleep(0.02)
+        count = bound.queue_declare(passive=True).message_count
+    return count  # type: ignore[no-any-return]
 
 
 def _require(conn: Connection, exchange_type: str) -> None:
@@ -134,9 +173,9 @@ class TestTransportBasics:
         producer = Producer(channel, exchange, routing_key="rk")
         for i in range(3):
             producer.publish({"i": i})
-        assert bound.queue_declare(passive=True).message_count == 3
+        assert _wait_for_count(bound, 3) == 3
         assert bound.purge() == 3
-        assert bound.queue_declare(passive=True).message_count == 0
+        assert _wait_for_count(bound, 0) == 0
         bound.delete()
 
     def test_basic_get(self, kombu_connection: Connection) -> None:

@@ -17,6 +17,7 @@ Differences from kombu 5.x's pyamqp transport:
   ``cert_reqs=ssl.CERT_NONE``); kombu only did so when asked.
 * Closing a connection whose broker stopped answering gives up after
   :attr:`Connection.close_timeout` seconds instead of waiting forever.
+* An empty message body is ``b""`` (kombu gave the driver's ``""``).
 * Reads are buffered (one ``recv`` for many frames) and publish/ack bypass the
   driver's per-call promise objects; the wire protocol is unchanged.
 """

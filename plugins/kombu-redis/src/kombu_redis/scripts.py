@@ -56,14 +56,31 @@ if #ARGV > 6 then
   redis.call('ZREM', index, unpack(tags))
 end
 local out, n = {}, 0
+-- The envelope's properties.  kombu writes them last, so decoding the tail
+-- after the last "properties" key is enough (and spares decoding a large
+-- body); any other layout is decoded in full.
+local function properties(raw)
+  local size = #raw
+  local s, last = size > 8192 and size - 8192 or 1, nil
+  while true do
+    local _, b = string.find(raw, '"properties"%s*:%s*', s)
+    if not b then break end
+    last, s = b, b + 1
+  end
+  if last then
+    local ok, p = pcall(cjson.decode, string.sub(raw, last + 1, size - 1))
+    if ok and type(p) == 'table' then return p end
+  end
+  local ok, msg = pcall(cjson.decode, raw)
+  if ok and type(msg) == 'table' and type(msg.properties) == 'table' then return msg.properties end
+end
 local function take(i, key)
   local raw = redis.call('RPOP', key)
   if not raw then return false end
   n = n + 1
-  local ok, msg = pcall(cjson.decode, raw)
+  local p = properties(raw)
   local tag, ex, rk
-  if ok and type(msg) == 'table' and type(msg.properties) == 'table' then
-    local p = msg.properties
+  if p then
     tag = p.delivery_tag
     if type(p.delivery_info) == 'table' then
       ex, rk = p.delivery_info.exchange, p.delivery_info.routing_key

@@ -547,6 +547,8 @@ class Channel(AbstractChannel, base.StdChannel):
             def _callback(raw_message: Any) -> Any:
                 message = make_message(raw_message, channel=self)
                 message._source_queue = queue
+                # Lets Message.ack() see that there is nothing to acknowledge.
+                message.delivery_info["consumer_tag"] = consumer_tag
                 return callback(message)
         else:
             append = self.qos.append
