@@ -123,9 +123,12 @@ def test_memory_resolves_through_its_entry_point(tmp_path: Path) -> None:
         c = Connection("memory://")
         c.connect()
         info = registry.plugin_info()
-        print(json.dumps([type(c.transport).__module__, info]))
+        import sys
+        print(json.dumps([type(c.transport).__module__, info,
+                          "importlib.metadata" in sys.modules]))
     """))
-    module, info = json.loads(out)
+    module, info, metadata_imported = json.loads(out)
+    assert not metadata_imported  # entry points are read without it
     assert module == "kombu_memory.transport"
     assert info == [{"plugin": "memory", "dist": "kombu-memory", "version": "1.0.0",
                      "transports": ["memory"], "error": None}]
@@ -313,3 +316,17 @@ def test_register_rejects_a_foreign_api() -> None:
 
     with pytest.raises(ValueError, match="API 2.0"):
         register("unit-test-future", "x:y", api=(2, 0))
+
+
+def test_fast_entry_point_scan_agrees_with_importlib_metadata() -> None:
+    from importlib.metadata import entry_points
+
+    from kombu.transport.registry import _scan_entry_points
+
+    fast = _scan_entry_points("kombu.transports")
+    assert fast is not None
+    ours = sorted((ep.name, ep.value, ep.dist.name, ep.dist.version) for ep in fast)
+    theirs = sorted((ep.name, ep.value, ep.dist.name.lower().replace("_", "-"), ep.dist.version)
+                    for ep in entry_points(group="kombu.transports"))
+    assert ours == theirs
+    assert ("memory", "kombu_memory.plugin", "kombu-memory", "1.0.0") in ours

@@ -47,7 +47,8 @@ class ProducerPool(Resource):
     """A pool of producers, each on a connection taken from ``connections``.
 
     A producer holds its connection only while it is in use: releasing the
-    producer gives the connection back to ``connections`` too.  Unlike
+    producer gives the connection back to ``connections`` too.  Acquiring a
+    producer waits for a free connection (``block=True``), as in kombu.  Unlike
     kombu, a producer that gets the same connection back (the usual case,
     both pools being LIFO) keeps its channel instead of being revived.
 

@@ -140,13 +140,21 @@ def test_malformed_messages_are_moved_aside(connect: Any, names: Any, raw: Any,
     raw.lpush(key, b"not json")
     raw.lpush(key, json.dumps({"no": "envelope"}))
     Producer(conn).publish("good", routing_key=queue.name, declare=[queue])
+    # Valid JSON with a tag, but a body encoding nobody knows: moved aside too.
+    bad = {"body": "x", "headers": {}, "content-type": "text/plain",
+           "properties": {"delivery_tag": names("tag"), "body_encoding": "rot13",
+                          "delivery_info": {"exchange": "", "routing_key": queue.name}}}
+    raw.rpush(key, json.dumps(bad))  # consumed first
+    start = time.monotonic()
     with caplog.at_level(logging.ERROR, logger="kombu.transport.redis"):
         got = get(conn, queue)
+    assert time.monotonic() - start < 0.5, "the consumer waited instead of reading on"
     assert got[0].payload == "good"
     got[0].ack()
     assert sorted(raw.lrange(key + SEP + "rejected", 0, -1)) == sorted(
-        [b"not json", json.dumps({"no": "envelope"}).encode()])
-    assert "not a kombu envelope" in caplog.text
+        [b"not json", json.dumps({"no": "envelope"}).encode(), json.dumps(bad).encode()])
+    assert "not a kombu envelope" in caplog.text and "rot13" in caplog.text
+    assert raw.hlen(connect.prefix + "unacked") == 0
 
 
 def test_no_ack_consumers_leave_no_records(connect: Any, names: Any, raw: Any, get: Any) -> None:

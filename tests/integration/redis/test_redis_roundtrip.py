@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -209,3 +210,25 @@ def test_queue_expires_sets_a_ttl(connect: Any, names: Any, raw: Any) -> None:
     Producer(conn).publish("m", routing_key=queue.name, declare=[queue], priority=6)
     ttl = raw.pttl(connect.prefix + queue.name + "\x06\x166")
     assert 25_000 < ttl <= 30_000
+
+
+def test_falls_back_to_polling_without_client_tracking(redis_server: Any, names: Any,
+                                                       caplog: Any) -> None:
+    """An ACL that forbids CLIENT: consumers poll, and still get every message."""
+    from kombu import Connection
+
+    server = redis_server("--user", "bob", "on", ">bob-pw", "~*", "&*", "+@all", "-client",
+                          "--user", "default", "off")
+    queue = Queue(names("q"))
+    with Connection(f"redis://bob:bob-pw@127.0.0.1:{server.port}/0") as conn, \
+            caplog.at_level(logging.WARNING, logger="kombu.transport.redis"):
+        got: list[Any] = []
+        with Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())]):
+            with pytest.raises(socket.timeout):
+                conn.drain_events(timeout=0.2)
+            Producer(conn.channel()).publish("late", routing_key=queue.name)
+            start = time.monotonic()
+            conn.drain_events(timeout=5)
+            assert time.monotonic() - start < 0.5
+        assert got == ["late"]
+    assert "refused client-side tracking" in caplog.text

@@ -45,7 +45,8 @@ class Script:
 #: ARGV: now, max count, number of queues, per-queue record flags ('1'/'0'),
 #: round robin ('1') or drain in order ('0'), quarantine suffix, then the
 #: delivery tags to acknowledge before popping.
-#: Returns a flat list: queue index (negative: quarantined), raw message.
+#: Returns a flat list: queue index (negative: quarantined, not counted in
+#: the max count), raw message.
 POP = Script(r"""
 local unacked, index = KEYS[1], KEYS[2]
 local now, limit, nq = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -77,7 +78,6 @@ end
 local function take(i, key)
   local raw = redis.call('RPOP', key)
   if not raw then return false end
-  n = n + 1
   local p = properties(raw)
   local tag, ex, rk
   if p then
@@ -98,6 +98,7 @@ local function take(i, key)
       redis.call('ZADD', index, now, tag)
     end
     out[#out + 1] = i
+    n = n + 1
   end
   out[#out + 1] = raw
   return true

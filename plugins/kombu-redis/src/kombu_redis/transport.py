@@ -713,9 +713,9 @@ class Channel(virtual.Channel):
     def _arm(self) -> None:
         """Have Redis wake this channel's waiter when a consumed queue changes."""
         waiter = self._waiter
-        waiter.subscribe_invalidations()
         prefixes = self._tracking_prefixes()
         try:
+            waiter.subscribe_invalidations()
             self._call("CLIENT", "TRACKING", "OFF")
             self._call("CLIENT", "TRACKING", "ON", "REDIRECT", waiter.client_id, "BCAST",
                        *chain.from_iterable(("PREFIX", p) for p in prefixes), "NOLOOP")
@@ -892,9 +892,14 @@ class Transport(virtual.Transport):
             for channel in channels:
                 if channel._buffer and channel._deliver_one():
                     return
+            fetched = False
             for channel in list(channels):
-                if channel._fetch() and channel._deliver_one():
-                    return
+                if channel._fetch():
+                    if channel._deliver_one():
+                        return
+                    fetched = True  # only unusable messages: look again at once
+            if fetched and (deadline is None or monotonic() < deadline):
+                continue
             wait = MAX_WAIT if deadline is None else min(deadline - monotonic(), MAX_WAIT)
             if wait <= 0:
                 raise socket.timeout("timed out waiting for a Redis message")

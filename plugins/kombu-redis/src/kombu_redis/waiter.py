@@ -33,7 +33,7 @@ class Waiter:
         self.channel = channel
         self.conn: Any = None
         self.sock: Any = None
-        self.client_id = 0
+        self.client_id: int | None = None
         self.topics: set[str] = set()
         self.wanted: set[str] = set()
         self.invalidations = False
@@ -52,8 +52,12 @@ class Waiter:
                                                        socket_timeout=None)
         try:
             conn.connect()
+            # Asked now: a subscribed connection cannot run CLIENT ID (RESP2).
             conn.send_command("CLIENT", "ID")
-            self.client_id = conn.read_response()
+            try:
+                self.client_id = conn.read_response()
+            except rexc.ResponseError:  # refused by an ACL: no tracking then
+                self.client_id = None
         except NET_ERRORS:
             self.close()
             raise
@@ -62,7 +66,10 @@ class Waiter:
             self.set_topics(self.wanted)
 
     def subscribe_invalidations(self) -> None:
+        """Receive tracking invalidations (ResponseError if the server refuses)."""
         self.connect()
+        if self.client_id is None:
+            raise rexc.ResponseError("CLIENT ID was refused, so tracking cannot redirect here")
         if not self.invalidations:
             self._command("SUBSCRIBE", INVALIDATE, expect=1)
             self.invalidations = True
