@@ -22,6 +22,7 @@ class TransportCase(NamedTuple):
 
 TRANSPORTS: list[TransportCase] = [
     TransportCase("memory", "memory://"),
+    TransportCase("pyamqp", "amqp://guest:guest@127.0.0.1:5672//", "rabbitmq"),
 ]
 
 

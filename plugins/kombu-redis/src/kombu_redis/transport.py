@@ -66,7 +66,6 @@ from threading import get_ident
 from time import monotonic, sleep, time
 from typing import Any
 from urllib.parse import urlsplit
-from uuid import uuid4
 
 import redis
 from kombu.exceptions import InconsistencyError
@@ -74,8 +73,9 @@ from kombu.transport import virtual
 from kombu.utils.json import dumps, loads
 from redis import exceptions as rexc
 
+from kombu_redis.acks import ACK_CHUNK, QoS, housekeeping, return_buffered
 from kombu_redis.connparams import TLSVerificationError, connect_error, connparams
-from kombu_redis.scripts import POP, RESTORE, ROUTE, UNLOCK, Script
+from kombu_redis.scripts import POP, ROUTE, Script
 from kombu_redis.waiter import NET_ERRORS, Waiter
 
 __all__ = ("Channel", "QoS", "SentinelChannel", "SentinelTransport",
@@ -90,8 +90,6 @@ PRIORITY_STEPS = [0, 3, 6, 9]
 FALLBACK_POLL_INTERVAL = 0.05
 #: The longest single wait; bounds how late housekeeping and acks can run.
 MAX_WAIT = 1.0
-#: Acknowledgements sent per command.
-ACK_CHUNK = 1000
 
 
 def _kombu_topic_pattern(rkey: str) -> str:
@@ -114,51 +112,6 @@ def _encode(message: dict[str, Any]) -> str:
         rest = dumps({k: v for k, v in message.items() if k != "body"})
         return '{"body": "' + body + ('", ' + rest[1:] if len(rest) > 2 else '"}')
     return dumps(message)
-
-
-class QoS(virtual.QoS):
-    """Acknowledgement emulation backed by the ``unacked`` hash and its index."""
-
-    channel: Channel
-
-    def ack(self, delivery_tag: Any) -> None:
-        self.channel._ack(delivery_tag)
-        self._quick_ack(delivery_tag)
-
-    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
-        if requeue:
-            message = self._delivered.get(delivery_tag)
-            source = getattr(message, "_source_queue", None)
-            self.channel._restore_tags([delivery_tag], leftmost=True,
-                                       sources={delivery_tag: source} if source else None)
-        else:
-            self.channel._ack(delivery_tag)
-        self._quick_ack(delivery_tag)
-
-    def restore_unacked(self) -> list[tuple[BaseException, Any]]:
-        """Put every unacknowledged message of this channel back at once."""
-        self._flush()
-        delivered, dirty = self._delivered, self._dirty
-        tags: list[Any] = []
-        sources: dict[Any, str] = {}
-        while delivered:  # newest first, so the oldest ends up consumed first
-            tag, message = delivered.popitem()
-            if tag not in dirty:
-                tags.append(tag)
-                source = getattr(message, "_source_queue", None)
-                if source:
-                    sources[tag] = source
-        if tags:
-            try:
-                self.channel._restore_tags(tags, sources=sources)
-            except self.channel.connection.connection_errors as exc:
-                logger.warning("Could not restore %d unacknowledged message(s) now (%r); "
-                               "they return after visibility_timeout", len(tags), exc)
-        return []
-
-    def restore_visible(self, *args: Any, **kwargs: Any) -> None:
-        """Restore messages whose consumers let visibility_timeout pass."""
-        self.channel._restore_visible()
 
 
 class Channel(virtual.Channel):
@@ -556,7 +509,7 @@ class Channel(virtual.Channel):
             self._fanout_to_queue.pop(exchange, None)  # type: ignore[arg-type]
         if not self.closed:
             self._flush_acks()
-            self._return_buffered(queue)
+            return_buffered(self, queue)
         self._update_consuming()
 
     def _update_consuming(self) -> None:
@@ -613,7 +566,7 @@ class Channel(virtual.Channel):
     def _fetch(self) -> bool:
         """Fill the local buffer within the prefetch window; True if it has messages."""
         if monotonic() >= self._next_housekeeping:
-            self._housekeeping()
+            housekeeping(self)
         waiter = self._waiter
         if waiter.sock is not None and waiter.pending():
             waiter.read()
@@ -658,42 +611,6 @@ class Channel(virtual.Channel):
             return True
         return False
 
-    def _return_buffered(self, queue: str | None = None) -> None:
-        """Give back fetched but undelivered messages (of ``queue``, or all)."""
-        buffer = self._buffer
-        keep: list[tuple[str, Any, Any]] = []
-        back: list[tuple[str, Any, Any]] = []
-        for item in buffer:
-            (back if queue is None or item[0] == queue else keep).append(item)
-        if not back:
-            return
-        buffer.clear()
-        buffer.extend(keep)
-        raws: dict[Any, Any] = {}
-        sources: dict[Any, str] = {}
-        plain: list[tuple[str, Any]] = []
-        for q, raw, recorded in reversed(back):  # newest first: order is kept
-            if not recorded:
-                if raw is not None and q not in self.active_fanout_queues:
-                    plain.append((q, raw))
-                continue
-            try:
-                tag = loads(raw)["properties"]["delivery_tag"]
-            except (ValueError, TypeError, KeyError):
-                plain.append((q, raw))
-                continue
-            raws[tag] = raw
-            sources[tag] = q
-        if raws:
-            self._restore_tags(list(raws), sources=sources, raws=raws)
-        for q, raw in plain:
-            try:
-                payload = loads(raw)
-                key = self._key(q, self._get_message_priority(payload))
-            except (ValueError, TypeError, KeyError):
-                key = self.global_keyprefix + q + self._rejected_suffix
-            self.client.rpush(key, raw)
-
     # -- waiting -------------------------------------------------------------
     def _tracking_prefixes(self) -> tuple[str, ...]:
         names = sorted({self.global_keyprefix + q for q in self._list_queues})
@@ -736,94 +653,6 @@ class Channel(virtual.Channel):
         if queue is not None and reply[3]:
             self._buffer.append((queue, reply[3], False))
 
-    # -- housekeeping --------------------------------------------------------
-    def _housekeeping(self) -> None:
-        """Refresh the index of held messages; restore those of dead consumers."""
-        interval = max(min(self.unacked_restore_interval, self.visibility_timeout / 4), 0.01)
-        self._next_housekeeping = monotonic() + interval
-        if not self.ack_emulation or not self._list_queues:
-            return
-        held: list[Any] = [t for t in self.qos._delivered if t not in self.qos._dirty]
-        for _, raw, recorded in self._buffer:
-            if recorded:
-                try:
-                    held.append(loads(raw)["properties"]["delivery_tag"])
-                except (ValueError, TypeError, KeyError):
-                    pass
-        if held:
-            now = repr(time())
-            for i in range(0, len(held), ACK_CHUNK):
-                self._call("ZADD", self._index, "XX",
-                           *chain.from_iterable((now, t) for t in held[i:i + ACK_CHUNK]))
-        self._restore_visible()
-
-    def _restore_visible(self) -> None:
-        """Restore every message whose visibility timeout expired (under the mutex)."""
-        client = self.client
-        token = uuid4().hex
-        if not client.set(self._mutex, token, nx=True, px=int(self.unacked_mutex_expire * 1000)):
-            return
-        try:
-            batch = self.unacked_restore_limit or 100
-            deadline = monotonic() + self.unacked_mutex_expire / 2
-            while monotonic() < deadline:
-                ceil = time() - self.visibility_timeout
-                tags = client.zrangebyscore(self._index, "-inf", ceil, start=0, num=batch)
-                if not tags:
-                    break
-                self._restore_tags([bytes(t).decode() for t in tags])  # type: ignore[arg-type]
-                if len(tags) < batch:
-                    break
-        finally:
-            self._client_script(UNLOCK, [self._mutex], [token])
-
-    def _restore_tags(self, tags: list[Any], leftmost: bool = False,
-                      sources: dict[Any, str] | None = None,
-                      raws: dict[Any, Any] | None = None) -> int:
-        """Move unacknowledged messages back to their queues (compare-and-swap).
-
-        ``sources`` names the queue a message came from (else it is routed by
-        its exchange and routing key, as kombu does); ``raws`` gives messages
-        that were never delivered, which go back unchanged.
-        """
-        records = self.client.hmget(self._unacked, tags)
-        argv: list[Any] = ["1" if leftmost else "0"]
-        for tag, record in zip(tags, records):
-            if record is None:
-                argv += [tag, "", "", 0]
-                continue
-            try:
-                payload, exchange, routing_key = loads(record)
-                source = sources.get(tag) if sources else None
-                queues = [source] if source else self._route_for_restore(exchange, routing_key)
-                pri = self._get_message_priority(payload)
-                dests = [self._key(q, pri) for q in queues]
-                if raws and tag in raws:
-                    data = raws[tag]
-                else:
-                    payload["headers"]["redelivered"] = True
-                    payload["properties"]["delivery_info"]["redelivered"] = True
-                    data = dumps(payload)
-                if not dests:
-                    raise LookupError(f"no queue is bound to exchange {exchange!r} "
-                                      f"with routing key {routing_key!r}")
-            except (ValueError, TypeError, KeyError, LookupError) as exc:
-                logger.error("Cannot restore message %r (%s); moved it to %r",
-                             tag, exc, self._unacked_rejected)
-                data, dests = record, [self._unacked_rejected]
-            argv += [tag, record, data, len(dests), *dests]
-        return int(self._client_script(RESTORE, [self._unacked, self._index], argv))
-
-    def _route_for_restore(self, exchange: str, routing_key: str) -> list[str]:
-        if not exchange:
-            return [routing_key]
-        table = self.get_table(exchange)
-        if exchange in self.state.exchanges:
-            kind = self.typeof(exchange).type
-        else:  # declared by another process: a pattern means a topic binding
-            kind = "topic" if any(pattern for _, pattern, _ in table) else "direct"
-        return list(self.exchange_types[kind].lookup(table, exchange, routing_key, None))
-
     # -- lifecycle -----------------------------------------------------------
     def close(self) -> None:
         if self.closed:
@@ -833,7 +662,7 @@ class Channel(virtual.Channel):
             consuming.remove(self)
         try:
             self._flush_acks()
-            self._return_buffered()
+            return_buffered(self)
         except self.connection.connection_errors as exc:
             logger.warning("Could not return prefetched messages on close (%r); they "
                            "return after visibility_timeout", exc)
