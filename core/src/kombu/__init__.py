@@ -8,16 +8,11 @@ and not :mod:`pluggy`.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections import namedtuple
 
+# Type checkers read __init__.pyi; importing typing here would cost ~10 ms.
 
-class version_info_t(NamedTuple):
-    major: int
-    minor: int
-    micro: int
-    releaselevel: str
-    serial: str
-
+version_info_t = namedtuple("version_info_t", ("major", "minor", "micro", "releaselevel", "serial"))
 
 VERSION = version_info = version_info_t(1, 0, 0, "", "")
 __version__ = "1.0.0"
@@ -25,7 +20,7 @@ __version__ = "1.0.0"
 #: Version of the transport interface plugins are written against: a plugin
 #: registers with ``api=(major, minor)``; the major must equal this one's and
 #: the minor must not be greater.
-TRANSPORT_API: tuple[int, int] = (1, 0)
+TRANSPORT_API = (1, 0)
 
 _EXPORTS = {
     "Connection": "kombu.connection",
@@ -76,20 +71,7 @@ __all__ = (
     "version_info_t",
 )
 
-if TYPE_CHECKING:  # pragma: no cover
-    from kombu.common import eventloop, uuid
-    from kombu.connection import BrokerConnection, Connection
-    from kombu.entity import Exchange, Queue, binding
-    from kombu.hookspecs import hookimpl
-    from kombu.message import Message
-    from kombu.messaging import Consumer, Producer
-    from kombu.pools import connections, producers
-    from kombu.serialization import disable_insecure_serializers, enable_insecure_serializers
-    from kombu.transport import register_transport
-    from kombu.utils.url import parse_url
-
-
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
     module = _EXPORTS.get(name)
     if module is not None:
         value = getattr(importlib.import_module(module), name)

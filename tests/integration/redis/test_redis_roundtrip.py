@@ -232,3 +232,17 @@ def test_falls_back_to_polling_without_client_tracking(redis_server: Any, names:
             assert time.monotonic() - start < 0.5
         assert got == ["late"]
     assert "refused client-side tracking" in caplog.text
+
+
+def test_unix_socket(redis_server: Any, tmp_path: Any) -> None:
+    from kombu import Connection
+
+    path = tmp_path / "redis.sock"
+    redis_server("--unixsocket", str(path), "--unixsocketperm", "700")
+    with Connection(f"redis+socket://{path}") as conn:
+        queue = conn.SimpleQueue("kr-socket")
+        queue.put({"via": "socket"})
+        message = queue.get(timeout=5)
+        assert message.payload == {"via": "socket"}
+        message.ack()
+        queue.close()

@@ -186,6 +186,8 @@ class Channel(virtual.Channel):
         self._armed: tuple[Any, Any, tuple[str, ...]] | None = None
         self._tracking = True
         self._list_queues: list[str] = []
+        self._qkeys: dict[str, list[str]] = {}
+        self._prefixes: tuple[str, ...] = ()
         self._flags = ""
         self._rr = 0
         self._next_housekeeping = 0.0
@@ -395,7 +397,8 @@ class Channel(virtual.Channel):
                  acks: list[Any] | None = None) -> list[tuple[str, Any, Any]]:
         nq = len(queues)
         keys: list[Any] = [self._unacked, self._index]
-        per_queue = [self._queue_keys(q) for q in queues]
+        cached = self._qkeys
+        per_queue = [cached.get(q) or self._queue_keys(q) for q in queues]
         for level in range(len(self.priority_steps)):
             keys.extend(k[level] for k in per_queue)
         out = self._script(POP, keys, [repr(time()), limit, nq, flags, "1" if rr else "0",
@@ -527,6 +530,8 @@ class Channel(virtual.Channel):
         if self.queue_order_strategy == "sorted":
             queues.sort()
         self._list_queues = queues
+        self._qkeys = {q: self._queue_keys(q) for q in queues}
+        self._prefixes = self._tracking_prefixes()
         self._flags = "".join("0" if q in noack_queues or not self.ack_emulation else "1"
                               for q in queues)
         consuming = self.connection._consuming
@@ -592,7 +597,11 @@ class Channel(virtual.Channel):
         if len(acks) > ACK_CHUNK:
             self._remove_records(acks, own=True)
             acks = []
-        buffer.extend(self._pop_raw(queues, limit, flags, rr, acks))
+        try:
+            buffer.extend(self._pop_raw(queues, limit, flags, rr, acks))
+        except BaseException:
+            self._pending_acks[:0] = acks  # acks are idempotent: send them again
+            raise
         return bool(buffer)
 
     def _deliver_one(self) -> bool:
@@ -625,12 +634,12 @@ class Channel(virtual.Channel):
         armed, conn, waiter = self._armed, self._conn, self._waiter
         return (armed is not None and conn is not None and armed[0] is conn._sock
                 and waiter.connected and armed[1] is waiter.sock
-                and armed[2] == self._tracking_prefixes())
+                and armed[2] == self._prefixes)
 
     def _arm(self) -> None:
         """Have Redis wake this channel's waiter when a consumed queue changes."""
         waiter = self._waiter
-        prefixes = self._tracking_prefixes()
+        prefixes = self._prefixes
         try:
             waiter.subscribe_invalidations()
             self._call("CLIENT", "TRACKING", "OFF")
