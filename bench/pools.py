@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=16,
                         help="threads of the threaded workloads")
     args = parser.parse_args(argv)
+    if args.threads < 2:
+        parser.error("--threads must be at least 2 (the 1-thread workloads always run)")
     for url in args.url or ["memory://"]:
         run(url, args.n, args.threads)
     return 0

@@ -1,13 +1,17 @@
 """Compare this project with real kombu 5.x on the same workloads.
 
     ./dev bench [--url memory://] [--n 20000] [--reps 5]
+    ./dev bench --workload pools [--redis-url redis://127.0.0.1:6379/13] [--threads 16]
 
-Runs ``bench/workloads.py`` as a subprocess under this project's ``.venv``
-and under ``.venv-kombu`` (real kombu 5.x), alternating the two sides within
-every repetition (and which side goes first), then prints, per workload,
-each repetition's numbers and ratio, both medians and the ratio of medians.
-A ratio above 1 means this project is faster.  If one side fails, the other
-side's numbers are still printed and the exit status is 1.
+Runs ``bench/workloads.py`` (``--workload messaging``, the default) or
+``bench/pools.py`` (``--workload pools``; ``all`` runs both) as a subprocess
+under this project's ``.venv`` and under ``.venv-kombu`` (real kombu 5.x),
+alternating the two sides within every repetition (and which side goes
+first), then prints, per workload, each repetition's numbers and ratio, both
+medians and the ratio of medians.  A ratio above 1 means this project is
+faster.  If one side fails, the other side's numbers are still printed and
+the exit status is 1.  The pool workloads also run on ``--redis-url`` (pass
+``''`` to leave it out); a side that cannot connect there skips it and says so.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = Path(__file__).resolve().parent / "workloads.py"
+POOLS = Path(__file__).resolve().parent / "pools.py"
 #: Bound on one workload subprocess, in seconds.
 TIMEOUT = 900.0
 
@@ -33,16 +38,28 @@ RESULTS: dict[str, tuple[str, str, bool]] = {
     "simple": ("SimpleQueue: put, then get + ack", "rounds/s", True),
     "import": ('python -c "import kombu" (wall)', "ms", False),
     "first_connect": ("import kombu + first Connection('memory://').connect()", "ms", False),
+    "pool_connections_1t": ("pools.connections[conn].acquire() + release, 1 thread",
+                            "cycles/s", True),
+    "pool_connections_Nt": ("pools.connections[conn].acquire() + release, {threads} threads",
+                            "cycles/s", True),
+    "pool_producers_1t": ("pools.producers[conn].acquire() + release, 1 thread",
+                          "cycles/s", True),
+    "pool_producers_Nt": ("pools.producers[conn].acquire() + release, {threads} threads",
+                          "cycles/s", True),
+    "ensure_connection": ("conn.ensure_connection() when already connected", "calls/s", True),
 }
+#: A result is filed under its workload and its URL (None for startup).
+Key = tuple[str, "str | None"]
 
 
 @dataclass
 class Side:
     label: str
     python: Path
-    results: dict[str, list[float]] = field(default_factory=dict)
+    results: dict[Key, list[float]] = field(default_factory=dict)
     versions: set[str] = field(default_factory=set)
     baseline: list[float] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
     error: str | None = None
 
     def fail(self, error: str) -> None:
@@ -50,14 +67,14 @@ class Side:
         self.error = error
         print(f"  {self.label} side failed, continuing without it: {error}", flush=True)
 
-    def run(self, argv: list[str]) -> None:
+    def run(self, script: Path, argv: list[str]) -> None:
         """Run one workload invocation and record its results (or the failure)."""
         if self.error is not None:
             return
-        command = f"workloads.py {' '.join(argv)}"
+        command = f"{script.name} {' '.join(argv)}"
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         try:
-            proc = subprocess.run([str(self.python), str(WORKLOADS), *argv], cwd=ROOT, env=env,
+            proc = subprocess.run([str(self.python), str(script), *argv], cwd=ROOT, env=env,
                                   capture_output=True, text=True, timeout=TIMEOUT,
                                   stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
@@ -70,8 +87,13 @@ class Side:
         for line in proc.stdout.splitlines():
             result = json.loads(line)
             name = result["workload"]
+            if name == "skipped":
+                self.skipped[result["url"]] = result["reason"]
+                continue
+            if result.get("threads", 1) > 1:
+                name = name.replace(f"_{result['threads']}t", "_Nt")
             value = result["rate"] if RESULTS[name][2] else result["seconds"] * 1000
-            self.results.setdefault(name, []).append(value)
+            self.results.setdefault((name, result.get("url")), []).append(value)
             self.versions.add(f"kombu {result['kombu']}, Python {result['python']}")
             if "baseline" in result:
                 self.baseline.append(result["baseline"] * 1000)
@@ -89,12 +111,15 @@ def _ratio(ours: float | None, theirs: float | None, higher_is_better: bool) -> 
     return f"{(ours / theirs if higher_is_better else theirs / ours):.2f}x"
 
 
-def report(project: Side, kombu: Side) -> None:
-    for name, (title, unit, higher) in RESULTS.items():
-        ours, theirs = project.results.get(name, []), kombu.results.get(name, [])
-        if not ours and not theirs:
-            continue
-        print(f"\n{title} ({unit}, {'higher' if higher else 'lower'} is better)")
+def report(project: Side, kombu: Side, url: str, threads: int) -> None:
+    keys = sorted(dict.fromkeys([*project.results, *kombu.results]),
+                  key=lambda key: (list(RESULTS).index(key[0]), key[1] != url))
+    for key in keys:
+        title, unit, higher = RESULTS[key[0]]
+        ours, theirs = project.results.get(key, []), kombu.results.get(key, [])
+        where = f" on {key[1]}" if key[1] not in (None, url) else ""
+        print(f"\n{title.format(threads=threads)}{where} "
+              f"({unit}, {'higher' if higher else 'lower'} is better)")
         print(f"  {'rep':<8}{'project':>14}{'kombu':>14}{'ratio':>10}")
         for i in range(max(len(ours), len(theirs))):
             a = ours[i] if i < len(ours) else None
@@ -110,12 +135,22 @@ def report(project: Side, kombu: Side) -> None:
         if side.baseline:
             print(f"\n{side.label}: python -c pass takes {statistics.median(side.baseline):.1f} ms "
                   "(included in the import wall time)")
+        for skipped_url, reason in side.skipped.items():
+            print(f"\n{side.label}: skipped {skipped_url}: {reason}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workload", choices=("messaging", "pools", "all"), default="messaging",
+                        help="messaging: workloads.py (default); pools: pools.py; all: both")
     parser.add_argument("--url", default="memory://", help="broker URL (default memory://)")
-    parser.add_argument("--n", type=int, default=20_000, help="messages per workload")
+    parser.add_argument("--n", type=int,
+                        help="messages per messaging workload (default 20000), "
+                             "cycles per pool workload (default 100000)")
+    parser.add_argument("--threads", type=int, default=16,
+                        help="threads of the threaded pool workloads (default 16)")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13",
+                        help="second URL of the pool workloads ('' for none)")
     parser.add_argument("--reps", type=int, default=5, help="repetitions per side")
     parser.add_argument("--samples", type=int, default=5,
                         help="fresh interpreters per startup measurement")
@@ -129,24 +164,33 @@ def main(argv: list[str] | None = None) -> int:
     for side in (project, kombu):
         if not side.python.exists():
             side.fail(f"no interpreter at {side.python} (./dev bench creates it)")
-    invocations = [
-        ["messaging", "--url", args.url, "--n", str(args.n)],
-        ["simple", "--url", args.url, "--n", str(args.n)],
-        ["startup", "--samples", str(args.samples)],
-    ]
-    print(f"url={args.url} n={args.n} reps={args.reps}; "
+    invocations: list[tuple[Path, list[str]]] = []
+    if args.workload in ("messaging", "all"):
+        n = str(args.n or 20_000)
+        invocations += [
+            (WORKLOADS, ["messaging", "--url", args.url, "--n", n]),
+            (WORKLOADS, ["simple", "--url", args.url, "--n", n]),
+            (WORKLOADS, ["startup", "--samples", str(args.samples)]),
+        ]
+    if args.workload in ("pools", "all"):
+        urls = ["--url", args.url]
+        if args.redis_url and args.redis_url != args.url:
+            urls += ["--url", args.redis_url]
+        invocations.append((POOLS, [*urls, "--n", str(args.n or 100_000),
+                                    "--threads", str(args.threads)]))
+    print(f"workload={args.workload} url={args.url} n={args.n or 'default'} reps={args.reps}; "
           "sides alternate within each repetition", flush=True)
     for rep in range(args.reps):
         order = (project, kombu) if rep % 2 == 0 else (kombu, project)
-        for invocation in invocations:
+        for script, argv in invocations:
             for side in order:
-                side.run(invocation)
+                side.run(script, argv)
         print(f"  repetition {rep + 1}/{args.reps} done", flush=True)
 
     for side in (project, kombu):
         versions = "; ".join(sorted(side.versions)) or "no results"
         print(f"{side.label:>8}: {versions} ({side.python})")
-    report(project, kombu)
+    report(project, kombu, args.url, args.threads)
     failed = [side for side in (project, kombu) if side.error is not None]
     for side in failed:
         print(f"\n{side.label} side FAILED: {side.error}", file=sys.stderr)

@@ -5,4 +5,4 @@ so this module is the public suite (:mod:`kombu.testing.transport_suite`)
 exactly as a third-party transport would run it.
 """
 
-from kombu.testing.transport_suite import *  # noqa: F401,F403
+from kombu.testing.transport_suite import *  # noqa: F403

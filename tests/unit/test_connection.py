@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import pytest
-
 from kombu import BrokerConnection, Connection
 from kombu.exceptions import AccessRefused, OperationalError
 from kombu.transport import register, unregister
@@ -192,7 +191,7 @@ def test_default_channel_honours_transport_options(flaky: Any) -> None:
     conn = Connection("flaky://a/", transport_options={
         "max_retries": 2, "interval_start": 0.01, "interval_step": 0})
     with pytest.raises(OperationalError):
-        conn.default_channel
+        _ = conn.default_channel
     assert len(flaky.attempts) == 3
 
 

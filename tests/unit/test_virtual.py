@@ -6,7 +6,6 @@ import re
 import uuid
 
 import pytest
-
 from kombu import Connection, Exchange, Producer, Queue
 from kombu.transport.virtual import BrokerState, HeadersExchange, TopicExchange
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 import os
 import random
 import socket
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import count, cycle
 from time import monotonic, sleep
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import quote
 
 from kombu.exceptions import AccessRefused, OperationalError

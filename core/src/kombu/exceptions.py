@@ -34,7 +34,7 @@ Every exception pickles with its arguments, so it can cross a process pool.
 
 from __future__ import annotations
 
-from socket import timeout as TimeoutError  # noqa: A004  (kombu's name)
+from socket import timeout as TimeoutError
 from typing import Any, NoReturn
 
 __all__ = (
@@ -132,7 +132,7 @@ class ContentDisallowed(SerializerNotInstalled):
     """The consumer does not accept the content type of a message."""
 
 
-class ConnectionError(KombuError):  # noqa: A001  (kombu's name)
+class ConnectionError(KombuError):
     """A connection-level error: the connection is unusable."""
 
 

@@ -17,7 +17,8 @@ grow new arguments without breaking published plugins.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, MutableMapping, Optional
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Callable
 
 import pluggy
 
@@ -44,7 +45,7 @@ def kombu_register_transports(register: Callable[..., None]) -> None:
 
 
 @hookspec(firstresult=True)
-def kombu_parse_url(scheme: str, url: str) -> Optional[Mapping[str, Any]]:
+def kombu_parse_url(scheme: str, url: str) -> Mapping[str, Any] | None:
     """Parse ``url`` for a transport that owns ``scheme``.
 
     Return the connection keyword arguments (``hostname``, ``port``,

@@ -8,7 +8,8 @@ working.  Transports this project ships come from plugins instead: see
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Union
+from collections.abc import Iterable
+from typing import Any, Callable
 
 from kombu.transport.registry import Registration, TransportRegistry, registry
 
@@ -27,7 +28,7 @@ __all__ = (
 )
 
 #: Extra names: ``name -> 'module:Class'`` (or a class, or a factory).
-TRANSPORT_ALIASES: dict[str, Union[str, type, Callable[[], Any]]] = {}
+TRANSPORT_ALIASES: dict[str, str | type | Callable[[], Any]] = {}
 
 
 def supports_librabbitmq() -> bool:

@@ -25,8 +25,9 @@ import os
 import sys
 import threading
 import warnings
+from collections.abc import Iterable
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 from kombu.exceptions import (
     TransportConflict,
@@ -269,7 +270,7 @@ class TransportRegistry:
             module = ep.load()
             plugin_name = ep.name if self._pm.get_plugin(ep.name) is None else f"{dist}:{ep.name}"
             self._pm.register(module, name=plugin_name)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any plugin failure stays local
             self._fail(ep.name, dist, version, exc, f"could not be imported ({ep.value})")
             return
         records: list[Registration] = []
@@ -284,8 +285,8 @@ class TransportRegistry:
             if impl.plugin is not module:
                 continue
             try:
-                impl.function(**{arg: register for arg in impl.argnames})
-            except Exception as exc:
+                impl.function(**dict.fromkeys(impl.argnames, register))
+            except Exception as exc:  # noqa: BLE001 - any plugin failure stays local
                 self._pm.unregister(module)
                 self._fail(ep.name, dist, version, exc, "failed while registering its transports")
                 return
@@ -514,9 +515,12 @@ class _EntryPoint:
         return obj
 
 
+_STDLIB_FINDERS = ("importlib", "_frozen_importlib_external")
+
+
 def _scan_entry_points(group: str) -> list[Any] | None:
     if any(getattr(finder, "find_distributions", None) is not None
-           and getattr(finder, "__module__", "").split(".")[0] not in ("importlib", "_frozen_importlib_external")
+           and getattr(finder, "__module__", "").split(".")[0] not in _STDLIB_FINDERS
            for finder in sys.meta_path):
         return None
     seen: set[str] = set()

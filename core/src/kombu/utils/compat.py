@@ -88,7 +88,7 @@ def iter_entry_points(group: str) -> Any:
 
     :mod:`importlib.metadata` is imported only when this is called.
     """
-    if sys.version_info >= (3, 10):  # noqa: UP036  (3.9 is supported)
+    if sys.version_info >= (3, 10):
         from importlib.metadata import entry_points
     else:  # pragma: no cover - exercised on Python 3.9 only
         from importlib_metadata import entry_points

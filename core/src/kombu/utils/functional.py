@@ -223,7 +223,8 @@ def maybe_evaluate(value: Any) -> Any:
     return value
 
 
-def is_list(obj: Any, scalars: tuple[type, ...] = (Mapping, str), iters: tuple[type, ...] = (Iterable,)) -> bool:
+def is_list(obj: Any, scalars: tuple[type, ...] = (Mapping, str),
+            iters: tuple[type, ...] = (Iterable,)) -> bool:
     """Return whether ``obj`` is iterable and not a mapping or a string."""
     return isinstance(obj, iters) and not isinstance(obj, scalars or ())
 
@@ -364,7 +365,8 @@ def reprkwargs(kwargs: Mapping[str, Any], sep: str = ", ", fmt: str = "{0}={1}")
     return sep.join(fmt.format(k, safe_repr(v)) for k, v in kwargs.items())
 
 
-def reprcall(name: str, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None, sep: str = ", ") -> str:
+def reprcall(name: str, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None,
+             sep: str = ", ") -> str:
     """Render a call, e.g. ``reprcall('f', (1,), {'x': 2}) == 'f(1, x=2)'``."""
     kwargs = kwargs or {}
     return "{}({}{}{})".format(

@@ -18,10 +18,11 @@ import threading
 import warnings
 from array import array
 from collections import OrderedDict, defaultdict, namedtuple
+from collections.abc import Iterator
 from itertools import count
 from queue import Empty
 from time import monotonic, sleep
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 from uuid import uuid4
 
 from kombu.exceptions import ChannelError, ResourceError

@@ -13,7 +13,8 @@ words, so ``a.*`` also matched ``a.b.c``; this implementation does not.)
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from kombu.transport.virtual.base import Channel
