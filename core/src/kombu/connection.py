@@ -285,10 +285,13 @@ class Connection:
     # -- connecting ----------------------------------------------------------
     def connect(self) -> Connection:
         """Connect now (one attempt per host); return self."""
-        self._ensure_connection(max_retries=max(len(self.alt) - 1, 0),
-                                reraise_as_library_errors=False, interval_start=0,
-                                interval_step=0, interval_max=0)
+        self._connect_once_per_host()
         return self
+
+    def _connect_once_per_host(self) -> Any:
+        return self._ensure_connection(max_retries=max(len(self.alt) - 1, 0),
+                                       reraise_as_library_errors=False, interval_start=0,
+                                       interval_step=0, interval_max=0)
 
     def ensure_connection(self, errback: Callable[[BaseException, float], Any] | None = None,
                           max_retries: int | None = None, interval_start: float = 2,
@@ -513,7 +516,9 @@ class Connection:
         The retry policy comes from ``transport_options`` (``max_retries``,
         ``interval_start``, ``interval_step``, ``interval_max``,
         ``connect_retries_timeout``); by default it retries for
-        ``connect_timeout`` seconds.
+        ``connect_timeout`` seconds per host, so that a host that never
+        answers does not use up the time of its alternates (kombu allowed
+        ``connect_timeout`` in all).
         """
         if self._default_channel is None or not self.connected:
             self._ensure_connection(**self._extract_failover_opts())
@@ -522,7 +527,10 @@ class Connection:
         return self._default_channel
 
     def _extract_failover_opts(self) -> dict[str, Any]:
-        opts: dict[str, Any] = {"timeout": self.connect_timeout}
+        timeout = self.connect_timeout
+        if timeout and self.alt:
+            timeout *= len(self.alt)
+        opts: dict[str, Any] = {"timeout": timeout}
         topts = self.transport_options
         for key in ("max_retries", "interval_start", "interval_step", "interval_max"):
             if key in topts:
@@ -724,10 +732,14 @@ class Connection:
 
     @property
     def connection(self) -> Any:
-        """The transport's connection object (connecting if needed)."""
+        """The transport's connection object (connecting if needed).
+
+        Connecting tries each host once, as :meth:`connect` does (kombu made
+        two attempts whatever the number of hosts, sleeping between them).
+        """
         if not self._closed:
             if not self.connected:
-                return self._ensure_connection(max_retries=0, reraise_as_library_errors=False)
+                return self._connect_once_per_host()
             return self._connection
         return None
 

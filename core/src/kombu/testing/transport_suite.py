@@ -147,11 +147,12 @@ class TestTransportBasics:
 
     def test_connect_and_close(self, transport_url: str) -> None:
         conn = Connection(transport_url)
-        assert not conn.connected
+        states = [conn.connected]
         conn.connect()
-        assert conn.connected
+        states.append(conn.connected)
         conn.close()
-        assert not conn.connected
+        states.append(conn.connected)
+        assert states == [False, True, False]
 
     def test_drain_events_times_out(self, kombu_connection: Connection) -> None:
         queue = Queue(_name("q"), Exchange(_name("x")), routing_key="rk")
@@ -344,8 +345,13 @@ class TestTransportDelivery:
         queue, producer = self._setup(kombu_connection)
         producer.publish({"evil": True}, serializer="pickle")
         errors: list[BaseException] = []
+
+        def on_decode_error(message: Any, exc: BaseException) -> None:
+            errors.append(exc)
+            message.ack()
+
         with Consumer(kombu_connection, [queue], callbacks=[lambda b, m: None],
-                      on_decode_error=lambda m, exc: (errors.append(exc), m.ack())):
+                      on_decode_error=on_decode_error):
             kombu_connection.drain_events(timeout=WAIT)
         assert len(errors) == 1 and isinstance(errors[0], ContentDisallowed)
         producer.publish({"trusted": True}, serializer="pickle")
@@ -359,10 +365,13 @@ class TestTransportDelivery:
         received: list[Any] = []
         ready = threading.Event()
 
+        def on_message(body: Any, message: Any) -> None:
+            received.append(body)
+            message.ack()
+
         def consume() -> None:
             with Connection(transport_url) as conn:
-                with Consumer(conn, [queue], callbacks=[lambda b, m: (received.append(b),
-                                                                      m.ack())]):
+                with Consumer(conn, [queue], callbacks=[on_message]):
                     ready.set()
                     deadline = time.monotonic() + WAIT
                     while len(received) < 3 and time.monotonic() < deadline:

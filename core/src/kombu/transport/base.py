@@ -35,7 +35,7 @@ __all__ = (
 queue_declare_ok_t = namedtuple("queue_declare_ok_t", ("queue", "message_count", "consumer_count"))
 
 
-class Implements(dict):  # type: ignore[type-arg]
+class Implements(dict):
     """What a transport supports, readable as attributes."""
 
     def __getattr__(self, key: str) -> Any:
@@ -104,6 +104,10 @@ class Management:
         raise NotImplementedError(f"{type(self.transport).__name__} cannot list bindings")
 
 
+# Transport's ``Management`` attribute shadows the class in its body.
+_Management = Management
+
+
 class Transport:
     """Base class of transports.
 
@@ -116,7 +120,7 @@ class Transport:
     """
 
     Channel: type[Any] = StdChannel
-    Management = Management
+    Management: type[_Management] = _Management
 
     client: Connection | None = None
     default_port: int | None = None
@@ -204,17 +208,17 @@ class Transport:
             return uri
         from kombu.utils.url import maybe_sanitize_url
 
-        return maybe_sanitize_url(uri, mask)
+        return maybe_sanitize_url(uri, mask)  # type: ignore[no-any-return]
 
     @property
     def default_connection_params(self) -> dict[str, Any]:
         return {}
 
-    def get_manager(self, *args: Any, **kwargs: Any) -> Management:
+    def get_manager(self, *args: Any, **kwargs: Any) -> _Management:
         return self.Management(self)
 
     @cached_property
-    def manager(self) -> Management:
+    def manager(self) -> _Management:
         return self.get_manager()
 
     @property

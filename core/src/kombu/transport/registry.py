@@ -242,8 +242,9 @@ class TransportRegistry:
         if self._loaded:
             return
         with self._lock:
+            # mypy keeps the narrowing above; another thread may have loaded.
             if self._loaded:
-                return
+                return  # type: ignore[unreachable]
             self._pm = self._new_plugin_manager()
             if _env_flag(ENV_DISABLE_AUTOLOAD):
                 self._autoload_disabled = True

@@ -8,7 +8,7 @@ from typing import Any
 __all__ = ("EqualityDict", "HashedSeq", "eqhash")
 
 
-class HashedSeq(list):  # type: ignore[type-arg]
+class HashedSeq(list):
     """A list that computes its hash once (a cache key for argument tuples)."""
 
     __slots__ = ("hashvalue",)
@@ -33,7 +33,7 @@ def eqhash(o: Any) -> int:
     return hash(o)
 
 
-class EqualityDict(dict):  # type: ignore[type-arg]
+class EqualityDict(dict):
     """A dict whose keys are stored as :func:`eqhash` of the given key.
 
     Unlike kombu's, a missing key raises :exc:`KeyError` (kombu raises

@@ -59,7 +59,7 @@ class ChannelPromise:
             return f"<promise: 0x{id(self.__contract__):x}>"
 
 
-class LRUCache(UserDict):  # type: ignore[type-arg]
+class LRUCache(UserDict):
     """A thread-safe mapping that keeps at most ``limit`` keys.
 
     Reading or writing a key makes it the most recently used; inserting past

@@ -119,6 +119,8 @@ def broker_for(virtual_host: str | None) -> Broker:
 class QoS(virtual.QoS):
     """Acks from other threads wake a consumer blocked on its prefetch limit."""
 
+    channel: Channel
+
     def ack(self, delivery_tag: Any) -> None:
         self._quick_ack(delivery_tag)
         if self.prefetch_count:
@@ -247,7 +249,8 @@ class Transport(virtual.Transport):
                 return True
         return False
 
-    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+    def drain_events(self, connection: Any,  # type: ignore[override]
+                     timeout: float | None = None) -> None:
         """Deliver one message; wait up to ``timeout`` seconds for one.
 
         Raises :exc:`socket.timeout` when nothing arrived in time.

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from itertools import count
 from queue import Empty
 from time import monotonic, sleep
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from uuid import uuid4
 
 from kombu.exceptions import ChannelError, ResourceError
@@ -61,7 +61,7 @@ class Base64:
     """The ``base64`` body encoding."""
 
     def encode(self, s: Any) -> str:
-        return bytes_to_str(base64.b64encode(str_to_bytes(s)))
+        return bytes_to_str(base64.b64encode(str_to_bytes(s)))  # type: ignore[no-any-return]
 
     def decode(self, s: Any) -> bytes:
         return base64.b64decode(str_to_bytes(s))
@@ -227,6 +227,9 @@ class Message(BaseMessage):
 
     __slots__ = ("_raw", "_source_queue")
 
+    #: The queue the message was consumed from (unset if unknown).
+    _source_queue: str | None
+
     def __init__(self, payload: dict[str, Any], channel: Any = None, **kwargs: Any) -> None:
         self._raw = payload
         properties = payload["properties"]
@@ -301,6 +304,14 @@ class AbstractChannel:
     def _get_and_deliver(self, queue: str, callback: Callable[[Any, str], Any]) -> None:
         callback(self._get(queue), queue)
 
+    if TYPE_CHECKING:  # pragma: no cover
+        # Optional primitives of transports that set ``supports_fanout``.
+        def _put_fanout(self, exchange: str, message: dict[str, Any], routing_key: str,
+                        **kwargs: Any) -> None: ...
+
+        def _queue_bind(self, exchange: str, routing_key: str, pattern: Any,
+                        queue: str) -> None: ...
+
 
 class _DeliveryTags:
     """Delivery tags unique across processes, cheaper than a uuid each."""
@@ -319,12 +330,17 @@ class _DeliveryTags:
 
 _next_tag = _DeliveryTags()
 
+# Channel's ``Message`` and ``QoS`` attributes shadow these classes in its
+# body, so its signatures name them through these aliases.
+_Message = Message
+_QoS = QoS
+
 
 class Channel(AbstractChannel, base.StdChannel):
     """A virtual channel: AMQP channel semantics over the primitives above."""
 
-    Message: type[Message] = Message
-    QoS: type[QoS] = QoS
+    Message: type[_Message] = _Message
+    QoS: type[_QoS] = _QoS
     #: Restore unacknowledged messages when the channel closes.
     do_restore = True
     exchange_types: Any = dict(STANDARD_EXCHANGE_TYPES)
@@ -577,9 +593,9 @@ class Channel(AbstractChannel, base.StdChannel):
                 self.no_ack_consumers.discard(consumer_tag)
             self._reset_cycle()
             if queue not in self._active_queues:
-                self.connection._callbacks.pop(queue, None)
+                self.connection._callbacks.pop(queue, None)  # type: ignore[arg-type]
 
-    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Message | None:
+    def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> _Message | None:
         try:
             raw = self._get(queue)
         except Empty:
@@ -609,7 +625,7 @@ class Channel(AbstractChannel, base.StdChannel):
     def flow(self, active: bool = True) -> None:
         raise NotImplementedError("virtual channels do not support flow control")
 
-    def message_to_python(self, raw_message: Any) -> Message:
+    def message_to_python(self, raw_message: Any) -> _Message:
         if isinstance(raw_message, self.Message):
             return raw_message
         return self.Message(raw_message, channel=self)
@@ -625,7 +641,7 @@ class Channel(AbstractChannel, base.StdChannel):
         raise Empty()
 
     # -- redelivery ----------------------------------------------------------
-    def _restore(self, message: Message) -> None:
+    def _restore(self, message: _Message) -> None:
         """Put an unacknowledged message back, flagged as redelivered.
 
         It goes back to the queue it was consumed from.  (kombu 5.x routes it
@@ -640,7 +656,7 @@ class Channel(AbstractChannel, base.StdChannel):
         for queue in queues:
             self._put(queue, payload)
 
-    def _restore_at_beginning(self, message: Message) -> None:
+    def _restore_at_beginning(self, message: _Message) -> None:
         self._restore(message)
 
     # -- bodies and priorities -----------------------------------------------
@@ -692,7 +708,7 @@ class Channel(AbstractChannel, base.StdChannel):
         return self.connection.state
 
     @property
-    def qos(self) -> QoS:
+    def qos(self) -> _QoS:
         if self._qos is None:
             self._qos = self.QoS(self)
         return self._qos
@@ -719,6 +735,10 @@ class Channel(AbstractChannel, base.StdChannel):
         self.close()
 
 
+# Transport's ``Channel`` attribute shadows the class in its body.
+_Channel = Channel
+
+
 class Management(base.Management):
     """Lists the bindings of a virtual broker."""
 
@@ -737,9 +757,9 @@ class Management(base.Management):
 class Transport(base.Transport):
     """A virtual transport: channels over a queue store, polled for messages."""
 
-    Channel: type[Channel] = Channel
+    Channel: type[_Channel] = _Channel
     Cycle = FairCycle
-    Management = Management  # type: ignore[assignment]
+    Management = Management
     #: Seconds to sleep between polls that found nothing.
     polling_interval: float | None = 1.0
     channel_max = 65535
@@ -763,7 +783,7 @@ class Transport(base.Transport):
         self._used_channel_ids = array("H")
         self._lock = threading.Lock()
 
-    def create_channel(self, connection: Any) -> Channel:
+    def create_channel(self, connection: Any) -> _Channel:
         try:
             return self._avail_channels.pop()
         except IndexError:
@@ -771,7 +791,7 @@ class Transport(base.Transport):
             self.channels.append(channel)
             return channel
 
-    def close_channel(self, channel: Channel) -> None:
+    def close_channel(self, channel: _Channel) -> None:
         try:
             try:
                 self._used_channel_ids.remove(channel.channel_id)
@@ -800,7 +820,9 @@ class Transport(base.Transport):
                     break
                 channel.close()
 
-    def drain_events(self, connection: Any, timeout: float | None = None) -> None:
+    # kombu's signature: only ``timeout``, though the base accepts any keyword.
+    def drain_events(self, connection: Any,  # type: ignore[override]
+                     timeout: float | None = None) -> None:
         """Deliver one message, polling until ``timeout`` (then socket.timeout)."""
         start = monotonic()
         get = self.cycle.get
@@ -839,12 +861,12 @@ class Transport(base.Transport):
                 channel.basic_reject(message.delivery_tag, requeue=True)
                 break
 
-    def on_message_ready(self, channel: Channel, message: Any, queue: str) -> None:
+    def on_message_ready(self, channel: _Channel, message: Any, queue: str) -> None:
         if not queue or queue not in self._callbacks:
             raise KeyError(f"Message for queue {queue!r} without consumers: {message!r}")
         self._callbacks[queue](message)
 
-    def _drain_channel(self, channel: Channel, callback: Callable[..., Any],
+    def _drain_channel(self, channel: _Channel, callback: Callable[..., Any],
                        timeout: float | None = None) -> Any:
         return channel.drain_events(callback=callback, timeout=timeout)
 
