@@ -11,7 +11,12 @@ from __future__ import annotations
 from typing import Callable
 
 import pytest
-from helpers import require, transport_params, unique_name
+
+# The conformance suite ships in the kombu package; rewrite its asserts so
+# failures show the values compared.
+pytest.register_assert_rewrite("kombu.testing")
+
+from helpers import require, transport_params, unique_name  # noqa: E402
 
 #: Redis database of the tests that use ``redis_url``.
 REDIS_TEST_DB = 12

@@ -9,7 +9,9 @@ with ``-m 'not redis'``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -18,12 +20,26 @@ class TransportCase(NamedTuple):
     id: str
     url: str
     broker: str | None = None
+    #: Overrides of kombu.testing.transport_suite.DEFAULT_CAPABILITIES.
+    capabilities: Mapping[str, Any] = MappingProxyType({})
 
 
 TRANSPORTS: list[TransportCase] = [
     TransportCase("memory", "memory://"),
     TransportCase("pyamqp", "amqp://guest:guest@127.0.0.1:5672//", "rabbitmq"),
+    # kombu's Redis transport serves lower priority numbers first; kept for
+    # wire compatibility.
+    TransportCase("redis", "redis://127.0.0.1:6379/11", "redis",
+                  MappingProxyType({"priority_order": "asc"})),
 ]
+
+
+def capabilities_for(url: str) -> dict[str, Any]:
+    """The suite capability overrides of the transport at ``url``."""
+    for case in TRANSPORTS:
+        if case.url == url:
+            return dict(case.capabilities)
+    return {}
 
 
 def transport_params() -> list[object]:

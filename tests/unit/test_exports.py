@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-import pytest
-
 import kombu
+import pytest
 
 
 def test_top_level_names() -> None:

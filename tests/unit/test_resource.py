@@ -182,6 +182,93 @@ def test_blocking_acquire_gets_a_slot_freed_by_replace() -> None:
     assert held.closed == 1
 
 
+def _start_waiter(pool: Resource, got: list[Any], name: str) -> threading.Thread:
+    """A thread blocked in ``pool.acquire(block=True)``; appends ``(name, item)``."""
+    def wait() -> None:
+        got.append((name, pool.acquire(block=True, timeout=5)))
+
+    waiters_before = len(pool._waiters)
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while len(pool._waiters) == waiters_before and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert len(pool._waiters) == waiters_before + 1, "the thread should be waiting"
+    return thread
+
+
+def test_waiters_are_served_first_come_first_served() -> None:
+    pool = Pool(limit=1)
+    held = pool.acquire()
+    got: list[Any] = []
+    threads = [_start_waiter(pool, got, name) for name in ("first", "second", "third")]
+    # The releasing thread cannot take the resource back ahead of the waiters.
+    held.release()
+    with pytest.raises(LimitExceeded):
+        pool.acquire()
+    for expected in ("first", "second", "third"):
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.001)
+        name, item = got.pop()
+        assert (name, item) == (expected, held)
+        item.release()
+    for thread in threads:
+        thread.join(5)
+    assert pool.created == 1
+    assert idle(pool) == [held]
+
+
+def test_a_waiter_that_times_out_leaves_the_queue() -> None:
+    pool = Pool(limit=1)
+    held = pool.acquire()
+    with pytest.raises(pool.PoolTimeout):
+        pool.acquire(block=True, timeout=0.05)
+    assert not pool._waiters
+    held.release()  # nobody is waiting: back into the pool
+    assert idle(pool) == [held]
+
+
+class GatedPrepare(Pool):
+    """The first prepare waits for ``gate`` and then fails."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def prepare(self, resource: Any) -> Any:
+        if not self.entered.is_set():
+            self.entered.set()
+            self.gate.wait(5)
+            raise OSError("first prepare fails")
+        return super().prepare(resource)
+
+
+def test_a_failed_create_passes_its_slot_to_a_waiter() -> None:
+    pool = GatedPrepare(limit=1)
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            pool.acquire()
+        except OSError as exc:
+            errors.append(exc)
+
+    creator = threading.Thread(target=first, daemon=True)
+    creator.start()
+    assert pool.entered.wait(5)
+    got: list[Any] = []
+    waiter = _start_waiter(pool, got, "waiter")  # the only slot is being created
+    pool.gate.set()
+    creator.join(5)
+    waiter.join(5)
+    assert len(errors) == 1
+    assert [name for name, _ in got] == ["waiter"]
+    assert isinstance(got[0][1], Thing)
+    assert pool._pending == 0 and len(pool._dirty) == 1
+
+
 @pytest.mark.parametrize("limit", [True, 1.5, "3"])
 def test_limit_must_be_an_int(limit: Any) -> None:
     with pytest.raises(TypeError, match="must be an int or None"):

@@ -10,6 +10,12 @@ Differences from kombu 5.x, where kombu is known to be wrong:
 * :meth:`Connection.autoretry` and :attr:`Connection.default_channel` honour
   the retry limits when they have to connect (kombu #829, celery #4328).
 * Errors a reconnect cannot repair (wrong credentials) are raised at once.
+* The first use of :attr:`Connection.connection` (and so of ``channel()``)
+  tries each host once; the default channel's policy allows
+  ``connect_timeout`` per host, so a host that never answers does not use
+  up the time of its alternates.
+* A connection found dead is closed when it is replaced; kombu left its
+  socket open until garbage collection.
 * :meth:`Connection.clone` keeps the alternates (kombu #185).
 * A ``rediss://`` URL without TLS options verifies certificates; kombu 5.x
   silently turned verification off.
@@ -312,6 +318,10 @@ class Connection:
         :param timeout: overall seconds allowed; the last error is raised
             when the next attempt would start after it.
         """
+        connection, transport = self._connection, self._transport
+        if connection is not None and transport is not None and \
+                transport.verify_connection(connection):
+            return self  # already connected: the common case, kept cheap
         self._ensure_connection(errback, max_retries, interval_start, interval_step,
                                 interval_max, callback, reraise_as_library_errors, timeout)
         return self
@@ -357,9 +367,27 @@ class Connection:
     def _connection_factory(self) -> Any:
         self.declared_entities.clear()
         self._default_channel = None
+        if self._connection is not None:
+            self._collect_connection()
         connection = self._establish_connection()
         self._closed = False
         return connection
+
+    def _collect_connection(self) -> None:
+        """Free the socket of a connection found dead before replacing it.
+
+        kombu overwrote it, so the socket stayed open until garbage collection.
+        """
+        stale, self._connection = self._connection, None
+        transport = self.transport
+        try:
+            gc_transport = getattr(transport, "_collect", None)
+            if gc_transport is not None:
+                gc_transport(stale)
+            else:
+                transport.close_connection(stale)
+        except self.connection_errors + (AttributeError, OSError):
+            pass
 
     def _establish_connection(self) -> Any:
         self._debug("establishing connection...")
@@ -500,7 +528,7 @@ class Connection:
         return self.transport.heartbeat_check(self.connection, rate=rate)
 
     def get_heartbeat_interval(self) -> float:
-        return self.transport.get_heartbeat_interval(self.connection)  # type: ignore[no-any-return]
+        return self.transport.get_heartbeat_interval(self.connection)
 
     def maybe_close_channel(self, channel: Any) -> None:
         """Close ``channel``, ignoring connection and channel errors."""

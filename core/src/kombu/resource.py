@@ -19,10 +19,16 @@ Differences from kombu, where kombu is wrong:
 - After :func:`os.fork` the child forgets every resource of the parent (it
   neither uses nor closes them) and the pool stays usable; kombu closed the
   pool in the child.  Pass ``close_after_fork=False`` to opt out.
+- Waiting is first come, first served: a released resource goes straight to
+  the thread that has waited longest.  In kombu the releasing thread could
+  take it back before a waiter woke, so under load a few threads kept the
+  pool and the others timed out.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -46,6 +52,29 @@ class _ConnectionPoolTimeout(exceptions.PoolTimeout, exceptions.ConnectionLimitE
 
 class _ChannelPoolTimeout(exceptions.PoolTimeout, exceptions.ChannelLimitExceeded):
     """A channel pool acquire timed out (kombu raised ChannelLimitExceeded)."""
+
+
+class _Waiter:
+    """A thread blocked in :meth:`Resource.acquire`, woken by a hand-off."""
+
+    __slots__ = ("gate", "item")
+
+    def __init__(self) -> None:
+        self.gate = threading.Lock()
+        self.gate.acquire()
+        self.item: Any = _NOTHING
+
+    def give(self, item: Any) -> None:
+        self.item = item
+        self.gate.release()
+
+
+#: Nothing handed over yet.
+_NOTHING: Any = object()
+#: Handed over: a free slot, counted as pending; create a resource in it.
+_SLOT: Any = object()
+#: Handed over: the pool changed (resized or closed); look again.
+_RECHECK: Any = object()
 
 
 def _check_limit(limit: Any) -> None:
@@ -98,7 +127,8 @@ class Resource:
         #: The resources in use.
         self._dirty: set[Any] = set()
         self._pending = 0  # resources being created or prepared
-        self._waiting = 0  # threads blocked in acquire()
+        #: Threads blocked in acquire(), longest waiting first.
+        self._waiters: deque[_Waiter] = deque()
 
     def _forget_after_fork(self) -> None:
         self._reset_state()
@@ -176,11 +206,14 @@ class Resource:
                 item = None  # a slot left by replace(): create a resource
             else:
                 item = self._wait(block, timeout)
-            placeholder = item is None or isinstance(item, lazy)
-            if placeholder:
-                self._pending += 1
+            if item is _SLOT:  # counted as pending by the hand-off
+                item, placeholder = None, True
             else:
-                self._dirty.add(item)
+                placeholder = item is None or isinstance(item, lazy)
+                if placeholder:
+                    self._pending += 1
+                else:
+                    self._dirty.add(item)
         if placeholder:
             return self._create(item)
         try:
@@ -196,7 +229,11 @@ class Resource:
         return resource
 
     def _wait(self, block: bool, timeout: float | None) -> Any:
-        """Wait (holding the mutex) for a free resource (or ``None``: a free slot)."""
+        """Wait (holding the mutex) for a resource handed over by another thread.
+
+        Returns a free resource or placeholder, ``None`` (a free slot) or
+        ``_SLOT`` (a free slot already counted as pending).
+        """
         if not block:
             raise self.LimitExceeded(
                 f"All {self._limit} resources of {self!r} are in use: release one, "
@@ -204,27 +241,51 @@ class Resource:
         if timeout is not None and timeout < 0:
             raise ValueError(f"timeout must be >= 0 or None, not {timeout}")
         deadline = None if timeout is None else monotonic() + timeout
-        q = self._resource
-        self._waiting += 1
-        try:
-            while True:
+        mutex = self._resource.mutex
+        waiters = self._waiters
+        while True:
+            waiter = _Waiter()
+            waiters.append(waiter)
+            mutex.release()
+            try:
                 if deadline is None:
-                    q.not_empty.wait()
+                    waiter.gate.acquire()
                 else:
-                    remaining = deadline - monotonic()
-                    if remaining <= 0:
-                        raise self.PoolTimeout(
-                            f"No resource of {self!r} was released within {timeout} s: "
-                            f"release them sooner, raise the limit or wait longer")
-                    q.not_empty.wait(remaining)
-                if self._closed:
-                    raise RuntimeError(f"The pool {self!r} was closed while waiting")
-                if q.queue:
-                    return q.queue.pop()
-                if not self._limit or len(self._dirty) + self._pending < self._limit:
-                    return None
-        finally:
-            self._waiting -= 1
+                    waiter.gate.acquire(timeout=max(deadline - monotonic(), 0))
+            finally:
+                mutex.acquire()
+            item = waiter.item
+            if item is _NOTHING:  # timed out, and nothing was handed over since
+                waiters.remove(waiter)
+                raise self.PoolTimeout(
+                    f"No resource of {self!r} was released within {timeout} s: "
+                    f"release them sooner, raise the limit or wait longer")
+            if item is not _RECHECK:
+                return item
+            if self._closed:
+                raise RuntimeError(f"The pool {self!r} was closed while waiting")
+            if self._resource.queue:
+                return self._resource.queue.pop()
+            if not self._limit or len(self._dirty) + self._pending < self._limit:
+                return None
+
+    def _hand_over(self, item: Any) -> bool:
+        """Give ``item`` to the longest waiting thread, if any (holding the mutex)."""
+        if not self._waiters:
+            return False
+        if isinstance(item, lazy):
+            item = _SLOT  # the waiter creates a resource in the placeholder's slot
+        if item is _SLOT:
+            self._pending += 1
+        elif item is not _RECHECK:
+            self._dirty.add(item)
+        self._waiters.popleft().give(item)
+        return True
+
+    def _wake_all(self) -> None:
+        """Make every waiting thread look at the pool again (holding the mutex)."""
+        while self._hand_over(_RECHECK):
+            pass
 
     def _create(self, placeholder: Any) -> Any:
         q = self._resource
@@ -233,10 +294,10 @@ class Resource:
         except BaseException:
             with q.mutex:
                 self._pending -= 1
-                if placeholder is not None:
+                if placeholder is None:
+                    self._hand_over(_SLOT)
+                elif not self._hand_over(placeholder):
                     q.queue.append(placeholder)
-                if self._waiting:
-                    q.not_empty.notify()
             raise
         self._adopt(resource)
         with q.mutex:
@@ -254,9 +315,10 @@ class Resource:
                 return  # released twice, or forgotten by a reset or fork
             keep = len(q.queue) + len(self._dirty) + self._pending < (self._limit or 0)
             if keep:
-                q.queue.append(resource)
-            if self._waiting:
-                q.not_empty.notify()
+                if not self._hand_over(resource):
+                    q.queue.append(resource)
+            else:
+                self._hand_over(_RECHECK)  # a slot may be free after a shrink
         if keep:
             self.release_resource(resource)
         else:
@@ -267,8 +329,7 @@ class Resource:
         q = self._resource
         with q.mutex:
             self._dirty.discard(resource)
-            if self._waiting:
-                q.not_empty.notify()
+            self._hand_over(_SLOT)
         self.close_resource(resource)
 
     # -- pool management ------------------------------------------------------
@@ -287,7 +348,7 @@ class Resource:
             items.extend(q.queue)
             self._dirty.clear()
             q.queue.clear()
-            q.not_empty.notify_all()
+            self._wake_all()
         self._collect_all(items)
 
     def _collect_all(self, items: list[Any]) -> None:
@@ -329,9 +390,8 @@ class Resource:
         self.setup()
         if (limit or 0) < prev:
             self._shrink_down()
-        q = self._resource
-        with q.mutex:
-            q.not_empty.notify_all()
+        with self._resource.mutex:
+            self._wake_all()
 
     def _shrink_down(self) -> None:
         """Drop free resources, least recently used first, down to the limit."""

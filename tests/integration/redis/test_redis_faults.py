@@ -149,3 +149,16 @@ def test_redis_restart_with_persistence_loses_nothing(redis_server: Any, tmp_pat
     for (body, redelivered), tag in zip(seen, tags):
         assert tag not in first or redelivered, f"{body} delivered twice unflagged"
         first.add(tag)
+
+
+def test_a_silent_server_fails_within_connect_timeout(proxy: FaultProxy, redis_url: str) -> None:
+    from kombu import Connection
+    from kombu.exceptions import OperationalError
+
+    proxy.blackhole()
+    conn = Connection(proxy.url("redis", "/0"), connect_timeout=0.5)
+    start = time.monotonic()
+    with pytest.raises(OperationalError):
+        conn.ensure_connection(max_retries=0)
+    assert time.monotonic() - start < 2
+    conn.close()

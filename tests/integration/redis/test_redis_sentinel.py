@@ -59,7 +59,15 @@ def test_publish_and_consume_continue_after_failover(sentinels: dict[str, Any],
         publish = conn.ensure(producer, producer.publish, max_retries=20, interval_start=0.2,
                               interval_step=0.2, interval_max=1)
         publish("before", routing_key=queue.name, declare=[queue])
-        assert queue(conn.default_channel).get().payload == "before"
+        # The message is on the master the sentinels named, nowhere else.
+        master = redis.Redis(port=sentinels["master"].port)
+        assert master.llen(queue.name) == 1
+        assert redis.Redis(port=6379).llen(queue.name) == 0
+        message = queue(conn.default_channel).get()
+        assert message.payload == "before"
+        assert master.hlen("unacked") == 1  # recorded on the master too
+        message.ack()
+        assert master.hlen("unacked") == 0
 
         sentinel = redis.Redis(port=sentinels["sentinels"][0])
         sentinel.execute_command("SENTINEL", "FAILOVER", MASTER)
@@ -68,8 +76,13 @@ def test_publish_and_consume_continue_after_failover(sentinels: dict[str, Any],
               30, "the failover")
         _wait(lambda: redis.Redis(port=new_port).info("replication")["role"] == "master",
               30, "the replica to be promoted")
+        # Until the old master is demoted it still accepts writes, which the
+        # resync then drops (Redis replication is asynchronous): wait for it.
+        _wait(lambda: master.info("replication")["role"] == "slave", 30,
+              "the old master to be demoted")
 
         publish("after", routing_key=queue.name, declare=[queue])
+        assert redis.Redis(port=new_port).llen(queue.name) == 1  # on the new master
         get = conn.ensure(conn, lambda: queue(conn.default_channel).get(), max_retries=20,
                           interval_start=0.2, interval_step=0.2, interval_max=1)
         message = get()

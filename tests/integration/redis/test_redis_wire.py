@@ -133,3 +133,52 @@ def test_consumes_messages_written_by_kombu(connect: Any, names: Any, raw: Any, 
         drain(conn, got, 1)
     assert got[0][0] == {"k": [1, 2]}
     assert got[0][1]["correlation_id"] == "c1"
+
+
+def test_connection_options_reach_redis(connect: Any, names: Any, raw: Any) -> None:
+    name = names("client")
+    conn = connect(client_name=name, socket_timeout=7)
+    queue = Queue(names("q"))
+    Producer(conn).publish("m", routing_key=queue.name, declare=[queue])
+    clients = [c for c in raw.client_list() if c.get("name") == name]
+    assert clients, "client_name was not set on the connections"
+    assert conn.default_channel.pool.connection_kwargs["socket_timeout"] == 7
+
+
+def test_sep_and_priority_steps_options(connect: Any, names: Any, raw: Any) -> None:
+    conn = connect(global_keyprefix="", sep="|", priority_steps=[0, 5])
+    queue = Queue(names("q"))
+    producer = Producer(conn)
+    for priority in (0, 4, 7):
+        producer.publish(priority, routing_key=queue.name, priority=priority, declare=[queue])
+    assert raw.llen(queue.name) == 2 and raw.llen(queue.name + "|5") == 1
+    got: list[Any] = []
+    with Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())]):
+        while len(got) < 3:
+            conn.drain_events(timeout=5)
+    assert got == [0, 4, 7]
+
+
+@pytest.mark.parametrize("options,topic", [
+    ({"fanout_prefix": False}, "{ex}/rk"),
+    ({"fanout_prefix": "/custom."}, "/custom.{ex}/rk"),
+    ({"fanout_patterns": False}, "/{db}.{ex}"),
+])
+def test_fanout_channel_options(connect: Any, names: Any, raw: Any, options: dict[str, Any],
+                                topic: str) -> None:
+    conn = connect(global_keyprefix="", **options)
+    exchange = Exchange(names("fan"), "fanout")
+    expected = topic.format(ex=exchange.name, db=raw.connection_pool.connection_kwargs["db"])
+    pubsub = raw.pubsub()
+    pubsub.psubscribe("*" + exchange.name + "*")
+    deadline = time.monotonic() + 5
+    while pubsub.get_message(timeout=0.5) is None and time.monotonic() < deadline:
+        pass
+    Producer(conn, exchange=exchange).publish("x", routing_key="rk", declare=[exchange])
+    received = None
+    while received is None and time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.5)
+        if message and message["type"] == "pmessage":
+            received = message["channel"].decode()
+    pubsub.close()
+    assert received == expected

@@ -99,7 +99,10 @@ def connparams(channel: Any) -> dict[str, Any]:
         "password": client.password,
         "max_connections": channel.max_connections,
         "socket_timeout": channel.socket_timeout,
-        "socket_connect_timeout": channel.socket_connect_timeout,
+        # Connection(connect_timeout=...) bounds connecting unless the
+        # transport option says otherwise (kombu 5.x ignored it for Redis).
+        "socket_connect_timeout": (client.connect_timeout if channel.socket_connect_timeout is None
+                                   else channel.socket_connect_timeout),
         "socket_keepalive": channel.socket_keepalive,
         "socket_keepalive_options": channel.socket_keepalive_options,
         "health_check_interval": channel.health_check_interval,

@@ -176,7 +176,8 @@ class Channel(virtual.Channel):
         self._expires: dict[str, int] = {}
         self.auto_delete_queues: set[str] = set()
         self.active_fanout_queues: set[str] = set()
-        self._fanout_to_queue: dict[str, str] = {}
+        #: Fanout exchange -> the queues of this channel consuming from it.
+        self._fanout_to_queue: dict[str, list[str]] = {}
         self._buffer: deque[tuple[str, Any, Any]] = deque()
         self._pending_acks: list[Any] = []
         self._drain_thread: int | None = None
@@ -204,8 +205,15 @@ class Channel(virtual.Channel):
         self._unacked_rejected = self._unacked + self._rejected_suffix
         db = self.pool.connection_kwargs.get("db", 0)
         self.keyprefix_fanout = self.keyprefix_fanout.format(db=db)
+        # The handshake and a PING prove the server answers, within the
+        # connect timeout; then the connection keeps the socket_timeout option.
+        handshake = self.pool.connection_kwargs.get("socket_connect_timeout")
+        conn = self._conn = self._new_connection(socket_timeout=handshake or self.socket_timeout)
         try:
             self._call("PING")
+            conn.socket_timeout = self.socket_timeout
+            if conn._sock is not None:
+                conn._sock.settimeout(self.socket_timeout)
         except Exception as exc:
             self._disconnect()
             error = connect_error(self, exc)
@@ -236,6 +244,12 @@ class Channel(virtual.Channel):
         yield client if client is not None else self.client
 
     def _new_connection(self, **overrides: Any) -> Any:
+        """A connection of this channel's own (not from the pool), not connected yet.
+
+        Call its ``connect()`` before use: redis-py's lazy connect on the
+        first command skips the override of Sentinel's connections, which
+        would then talk to the default host instead of the master.
+        """
         pool = self.pool
         return pool.connection_class(**{**pool.connection_kwargs, **overrides})
 
@@ -249,6 +263,8 @@ class Channel(virtual.Channel):
             packed = [b"".join(packed)]
         with self._lock:
             try:
+                if conn._sock is None:
+                    conn.connect()  # (again) through Sentinel, if that is the pool
                 conn.send_packed_command(packed)
                 return conn.read_response()
             except NET_ERRORS:
@@ -262,6 +278,8 @@ class Channel(virtual.Channel):
             conn = self._conn = self._new_connection()
         with self._lock:
             try:
+                if conn._sock is None:
+                    conn.connect()
                 conn.send_packed_command(conn.pack_commands(commands))
                 results: list[Any] = []
                 for _ in commands:
@@ -336,6 +354,21 @@ class Channel(virtual.Channel):
         exchange, routing_key = self._fanout_queues[queue]
         return self.global_keyprefix + self._get_publish_topic(exchange, routing_key)
 
+    def _subscribe_topics(self, queue: str) -> tuple[str, ...]:
+        """The PSUBSCRIBE patterns of a fanout queue.
+
+        A queue bound without a routing key also subscribes to
+        ``<exchange>/*``, so it gets messages published with any routing
+        key, as a fanout exchange should.  (kombu 5.x, with its default
+        ``fanout_patterns=True``, drops those: it publishes them to
+        ``<exchange>/<routing_key>`` but subscribes to ``<exchange>`` only.)
+        """
+        topic = self._get_subscribe_topic(queue)
+        exchange, routing_key = self._fanout_queues[queue]
+        if routing_key or not self.fanout_patterns:
+            return (topic,)
+        return topic, _glob_escape(topic) + "/*"
+
     # -- queue primitives ----------------------------------------------------
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         key = self._key(queue, self._get_message_priority(message))
@@ -378,7 +411,7 @@ class Channel(virtual.Channel):
         record = not no_ack and self.ack_emulation
         for payload in self._pop([queue], 1, record=record):
             message = self.Message(payload, channel=self)
-            message._source_queue = queue  # type: ignore[attr-defined]
+            message._source_queue = queue
             if not no_ack:
                 self.qos.append(message, message.delivery_tag)
             return message
@@ -496,7 +529,9 @@ class Channel(virtual.Channel):
         if queue in self._fanout_queues:
             exchange, _ = self._fanout_queues[queue]
             self.active_fanout_queues.add(queue)
-            self._fanout_to_queue[exchange] = queue
+            queues = self._fanout_to_queue.setdefault(exchange, [])
+            if queue not in queues:
+                queues.append(queue)
         tag = super().basic_consume(queue, no_ack, *args, **kwargs)
         self._update_consuming()
         return tag
@@ -509,7 +544,11 @@ class Channel(virtual.Channel):
         if queue in self.active_fanout_queues:
             self.active_fanout_queues.discard(queue)
             exchange, _ = self._fanout_queues.get(queue, (None, None))
-            self._fanout_to_queue.pop(exchange, None)  # type: ignore[arg-type]
+            queues = self._fanout_to_queue.get(exchange, [])  # type: ignore[arg-type]
+            if queue in queues:
+                queues.remove(queue)
+            if not queues:
+                self._fanout_to_queue.pop(exchange, None)  # type: ignore[arg-type]
         if not self.closed:
             self._flush_acks()
             return_buffered(self, queue)
@@ -540,7 +579,7 @@ class Channel(virtual.Channel):
         elif not self._consumers and self in consuming:
             consuming.remove(self)
         if not self.closed:
-            topics = {self._get_subscribe_topic(q) for q in self.active_fanout_queues}
+            topics = {t for q in self.active_fanout_queues for t in self._subscribe_topics(q)}
             if topics != self._waiter.wanted:
                 self._waiter.set_topics(topics)
 
@@ -658,9 +697,11 @@ class Channel(virtual.Channel):
         channel = reply[2].decode()[len(self.global_keyprefix):]
         if channel[:1] == "/":
             channel = channel.partition(".")[2]
-        queue = self._fanout_to_queue.get(channel.split("/", 1)[0])
-        if queue is not None and reply[3]:
-            self._buffer.append((queue, reply[3], False))
+        if reply[3]:
+            # Every queue of this channel bound to the exchange gets it (kombu
+            # 5.x delivered it to only the last one consumed).
+            for queue in self._fanout_to_queue.get(channel.split("/", 1)[0], ()):
+                self._buffer.append((queue, reply[3], False))
 
     # -- lifecycle -----------------------------------------------------------
     def close(self) -> None:
@@ -837,3 +878,8 @@ class SentinelTransport(Transport):
 
     Channel = SentinelChannel
     default_port = 26379
+
+
+def _glob_escape(text: str) -> str:
+    """Escape Redis glob characters so ``text`` matches only itself."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
