@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from helpers.kombu5 import kombu5_python
 from kombu import Queue
 
 pytestmark = pytest.mark.rabbitmq
@@ -66,22 +67,10 @@ with Connection(url) as conn:
 """
 
 
-def _kombu5_python() -> str:
-    configured = os.environ.get("KOMBU5_PYTHON")
-    if configured:
-        return configured
-    candidate = ROOT / ".venv-kombu" / "bin" / "python"
-    if not candidate.exists():
-        pytest.skip("real kombu 5.x is not available: set KOMBU5_PYTHON or create "
-                    ".venv-kombu at the repository root (python -m venv .venv-kombu && "
-                    ".venv-kombu/bin/pip install 'kombu>=5,<6')")
-    return str(candidate)
-
-
 def _run_kombu5(mode: str, url: str, queues: list[str]) -> Any:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run(
-        [_kombu5_python(), "-c", SCRIPT, mode, url,
+        [kombu5_python(), "-c", SCRIPT, mode, url,
          json.dumps({"queues": queues, "message": MESSAGE})],
         capture_output=True, text=True, timeout=60, env=env, cwd=str(ROOT.parent))
     assert proc.returncode == 0, f"kombu 5.x script failed: {proc.stderr[-3000:]}"

@@ -102,3 +102,52 @@ def test_pools_recover_after_a_redis_restart(redis_server: Callable[..., Any],
     pools.reset()
     assert established_to(server.port) == 0
     assert open_sockets() == fds_before
+
+
+def _client_id(connection: Connection) -> int:
+    """The Redis CLIENT ID of the channel's own socket."""
+    return int(connection.default_channel._call("CLIENT", "ID"))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.timeout(60)
+def test_a_forked_child_never_uses_the_parents_sockets(redis_url: str,
+                                                        global_pools: None) -> None:
+    import json
+    import time
+
+    pool = pools.connections[Connection(redis_url)]
+    with pool.acquire(block=True, timeout=5) as conn:
+        parent_id = _client_id(conn)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, never return into pytest
+        status = 1
+        try:
+            os.close(read_end)
+            child_pool = pools.connections[Connection(redis_url)]
+            with child_pool.acquire(block=True, timeout=5) as child_conn:
+                report = {"same_pool": child_pool is pool, "id": _client_id(child_conn)}
+            os.write(write_end, json.dumps(report).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise AssertionError("the child did not finish within 30 s")
+        time.sleep(0.02)
+    with os.fdopen(read_end, "rb") as reader:
+        report = json.loads(reader.read() or b"null")
+    assert os.waitstatus_to_exitcode(status) == 0 and report is not None
+    assert report["same_pool"] is False  # the group forgot the parent's pools
+    assert report["id"] != parent_id, "the child used the parent's socket"
+    # The child neither used nor closed the parent's connection.
+    with pool.acquire(block=True, timeout=5) as conn:
+        assert _client_id(conn) == parent_id

@@ -112,8 +112,8 @@ def _require(conn: Connection, exchange_type: str) -> None:
 
 
 def _collect(conn: Connection, queue: Queue, n: int, *, ack: bool = True,
-             **consumer_opts: Any) -> list[Any]:
-    """Consume ``n`` messages from ``queue`` (bounded by :data:`WAIT`)."""
+             wait: float = WAIT, **consumer_opts: Any) -> list[Any]:
+    """Consume ``n`` messages from ``queue`` (giving up after ``wait`` seconds)."""
     got: list[Any] = []
 
     def on_message(body: Any, message: Any) -> None:
@@ -121,7 +121,7 @@ def _collect(conn: Connection, queue: Queue, n: int, *, ack: bool = True,
         if ack:
             message.ack()
 
-    deadline = time.monotonic() + WAIT
+    deadline = time.monotonic() + wait
     with Consumer(conn, [queue], callbacks=[on_message], **consumer_opts):
         while len(got) < n:
             left = deadline - time.monotonic()
@@ -345,7 +345,8 @@ class TestTransportDelivery:
         queue, producer = self._setup(kombu_connection)
         for i in range(5):
             producer.publish({"i": i})
-        got = _collect(kombu_connection, queue, 5, ack=False, prefetch_count=2)
+        # Two arrive at once; the other three must not come within a second.
+        got = _collect(kombu_connection, queue, 5, ack=False, wait=1.0, prefetch_count=2)
         assert len(got) == 2
         for _, message in got:
             message.ack()

@@ -486,6 +486,12 @@ class Transport(base.Transport):
                      opts: Mapping[str, Any]) -> AccessRefused | None:
         """The AccessRefused to raise if ``exc`` means the login can never succeed."""
         user = opts["userid"]
+        if isinstance(exc, _AMQPAccessRefused) and opts["login_method"] == "EXTERNAL":
+            # The identity is the TLS client certificate's, not user/password.
+            return AccessRefused(
+                f"The broker at {host} refused the EXTERNAL login: check that a client "
+                f"certificate is sent (ssl= with certfile and keyfile) and that the broker "
+                f"maps it to one of its users. The broker said: {exc.reply_text}")
         if isinstance(exc, _AMQPAccessRefused):
             return AccessRefused(
                 f"The broker at {host} refused the login of user {user!r} (login method "
