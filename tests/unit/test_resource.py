@@ -10,6 +10,7 @@ import warnings
 from itertools import count
 from typing import Any, Callable
 
+import kombu.resource as resource_module
 import pytest
 from kombu import Connection, Queue
 from kombu.exceptions import (
@@ -202,7 +203,9 @@ def test_waiters_are_served_first_come_first_served() -> None:
     held = pool.acquire()
     got: list[Any] = []
     threads = [_start_waiter(pool, got, name) for name in ("first", "second", "third")]
-    # The releasing thread cannot take the resource back ahead of the waiters.
+    time.sleep(resource_module.STARVATION_SECONDS * 2)
+    # They have waited long enough: the releasing thread cannot take the
+    # resource back ahead of them, and they get it in turn.
     held.release()
     with pytest.raises(LimitExceeded):
         pool.acquire()
@@ -876,3 +879,43 @@ def test_channel_pool_replace_closes_the_channel(connection: Connection) -> None
     pool.replace(channel)
     assert closed == [channel]
     assert pool.acquire() is not channel
+
+
+def test_threads_never_share_a_resource_or_exceed_the_limit() -> None:
+    """32 threads acquire, release and replace at random on a pool of 3."""
+    import random
+
+    pool = Pool(limit=3)
+    lock = threading.Lock()
+    in_use: set[int] = set()
+    problems: list[str] = []
+    stop_at = time.monotonic() + 1.0
+
+    def work() -> None:
+        rng = random.Random()
+        while time.monotonic() < stop_at:
+            try:
+                thing = pool.acquire(block=True, timeout=0.5)
+            except pool.PoolTimeout:
+                continue
+            with lock:
+                if thing.id in in_use:
+                    problems.append(f"{thing!r} handed out twice")
+                in_use.add(thing.id)
+                if len(in_use) > 3:
+                    problems.append(f"{len(in_use)} in use")
+            if rng.random() < 0.5:
+                time.sleep(0)  # let another thread run while holding it
+            with lock:
+                in_use.discard(thing.id)
+            if rng.random() < 0.05:
+                pool.replace(thing)
+            else:
+                thing.release()
+
+    run_threads(work, 32, timeout=30)
+    assert not problems, problems[:5]
+    assert not pool._dirty and not pool._waiters and pool._pending == 0
+    assert len(pool._resource.queue) == 3  # every slot is back: resources or placeholders
+    live = idle(pool)
+    assert len({id(x) for x in live}) == len(live)

@@ -5,6 +5,12 @@ limit is ``None`` or 0) and reuses the most recently released one first.
 Free slots hold ``lazy(pool.new)`` placeholders, turned into resources on
 first acquire.
 
+Every slot of a limited pool is always somewhere: a free resource or a
+``lazy`` placeholder in the queue, a resource in use, or one being created
+(``_pending``).  So taking from and giving back to the queue need no lock
+when nobody waits (``list.pop``/``append`` and ``set.add``/``remove`` are
+atomic); waiting, handing over and resizing take the queue's mutex.
+
 Differences from kombu, where kombu is wrong:
 
 - Releasing a resource twice, or one the pool no longer tracks (after
@@ -19,10 +25,12 @@ Differences from kombu, where kombu is wrong:
 - After :func:`os.fork` the child forgets every resource of the parent (it
   neither uses nor closes them) and the pool stays usable; kombu closed the
   pool in the child.  Pass ``close_after_fork=False`` to opt out.
-- Waiting is first come, first served: a released resource goes straight to
-  the thread that has waited longest.  In kombu the releasing thread could
-  take it back before a waiter woke, so under load a few threads kept the
-  pool and the others timed out.
+- No thread starves.  A release wakes the longest waiting thread; once that
+  thread has waited :data:`STARVATION_SECONDS`, releases go straight to it.
+  In kombu the releasing thread could always take the resource back before
+  a waiter woke, so under load a few threads kept the pool and the others
+  timed out.  (Until then anyone may take a released resource, which keeps
+  a busy pool fast: the same trade as Go's ``sync.Mutex``.)
 """
 
 from __future__ import annotations
@@ -54,26 +62,34 @@ class _ChannelPoolTimeout(exceptions.PoolTimeout, exceptions.ChannelLimitExceede
     """A channel pool acquire timed out (kombu raised ChannelLimitExceeded)."""
 
 
-class _Waiter:
-    """A thread blocked in :meth:`Resource.acquire`, woken by a hand-off."""
+#: A thread that has waited this long for a resource gets the next one released.
+STARVATION_SECONDS = 0.005
 
-    __slots__ = ("gate", "item")
+
+class _Waiter:
+    """A thread blocked in :meth:`Resource.acquire`; ``gate`` is released to wake it."""
+
+    __slots__ = ("gate", "item", "since")
 
     def __init__(self) -> None:
         self.gate = threading.Lock()
         self.gate.acquire()
         self.item: Any = _NOTHING
+        self.since = monotonic()
 
-    def give(self, item: Any) -> None:
+    def wake(self, item: Any) -> None:
+        """Hand ``item`` over (or ``_RECHECK``); wakes the thread once."""
+        woken = self.item is not _NOTHING
         self.item = item
-        self.gate.release()
+        if not woken:
+            self.gate.release()
 
 
 #: Nothing handed over yet.
 _NOTHING: Any = object()
 #: Handed over: a free slot, counted as pending; create a resource in it.
 _SLOT: Any = object()
-#: Handed over: the pool changed (resized or closed); look again.
+#: Woken without a hand-over: look at the pool again.
 _RECHECK: Any = object()
 
 
@@ -198,22 +214,27 @@ class Resource:
                 self._dirty.add(resource)
             return resource
         q = self._resource
-        with q.mutex:
-            queue = q.queue
-            if queue:
-                item = queue.pop()
-            elif len(self._dirty) + self._pending < limit:
-                item = None  # a slot left by replace(): create a resource
-            else:
-                item = self._wait(block, timeout)
-            if item is _SLOT:  # counted as pending by the hand-off
-                item, placeholder = None, True
-            else:
-                placeholder = item is None or isinstance(item, lazy)
-                if placeholder:
+        try:
+            # The fast path, without the mutex: list.pop() and set.add() are
+            # atomic, and a resource is always in the queue or in use.
+            item = q.queue.pop()
+        except IndexError:
+            with q.mutex:
+                item = q.queue.pop() if q.queue else self._wait(block, timeout)
+                if item is _SLOT:  # counted as pending by the hand-off
+                    item = None
+                elif item is None or isinstance(item, lazy):
                     self._pending += 1
                 else:
                     self._dirty.add(item)
+            placeholder = item is None or isinstance(item, lazy)
+        else:
+            placeholder = isinstance(item, lazy)
+            if placeholder:
+                with q.mutex:
+                    self._pending += 1
+            else:
+                self._dirty.add(item)
         if placeholder:
             return self._create(item)
         try:
@@ -229,7 +250,7 @@ class Resource:
         return resource
 
     def _wait(self, block: bool, timeout: float | None) -> Any:
-        """Wait (holding the mutex) for a resource handed over by another thread.
+        """Wait (holding the mutex) for a free resource.
 
         Returns a free resource or placeholder, ``None`` (a free slot) or
         ``_SLOT`` (a free slot already counted as pending).
@@ -243,9 +264,13 @@ class Resource:
         deadline = None if timeout is None else monotonic() + timeout
         mutex = self._resource.mutex
         waiters = self._waiters
+        queue = self._resource.queue
+        waiter = _Waiter()
+        waiters.append(waiter)
         while True:
-            waiter = _Waiter()
-            waiters.append(waiter)
+            if queue:  # released without the mutex before we were in line
+                waiters.remove(waiter)
+                return queue.pop()
             mutex.release()
             try:
                 if deadline is None:
@@ -255,19 +280,22 @@ class Resource:
             finally:
                 mutex.acquire()
             item = waiter.item
-            if item is _NOTHING:  # timed out, and nothing was handed over since
+            if item is not _NOTHING and item is not _RECHECK:
+                return item  # handed over (and out of the queue of waiters)
+            waiter.item = _NOTHING
+            if self._closed:
+                waiters.remove(waiter)
+                raise RuntimeError(f"The pool {self!r} was closed while waiting")
+            if not self._limit:  # the pool became unlimited
+                waiters.remove(waiter)
+                return queue.pop() if queue else None
+            if queue:
+                continue  # take it at the top of the loop
+            if item is _NOTHING:  # timed out
                 waiters.remove(waiter)
                 raise self.PoolTimeout(
                     f"No resource of {self!r} was released within {timeout} s: "
                     f"release them sooner, raise the limit or wait longer")
-            if item is not _RECHECK:
-                return item
-            if self._closed:
-                raise RuntimeError(f"The pool {self!r} was closed while waiting")
-            if self._resource.queue:
-                return self._resource.queue.pop()
-            if not self._limit or len(self._dirty) + self._pending < self._limit:
-                return None
 
     def _hand_over(self, item: Any) -> bool:
         """Give ``item`` to the longest waiting thread, if any (holding the mutex)."""
@@ -277,15 +305,25 @@ class Resource:
             item = _SLOT  # the waiter creates a resource in the placeholder's slot
         if item is _SLOT:
             self._pending += 1
-        elif item is not _RECHECK:
+        else:
             self._dirty.add(item)
-        self._waiters.popleft().give(item)
+        self._waiters.popleft().wake(item)
         return True
+
+    def _put_back(self, item: Any) -> None:
+        """Return a free ``item`` to the pool or to a starving waiter (holding the mutex)."""
+        waiters = self._waiters
+        if waiters and monotonic() - waiters[0].since >= STARVATION_SECONDS:
+            self._hand_over(item)
+            return
+        self._resource.queue.append(item)
+        if waiters:
+            waiters[0].wake(_RECHECK)
 
     def _wake_all(self) -> None:
         """Make every waiting thread look at the pool again (holding the mutex)."""
-        while self._hand_over(_RECHECK):
-            pass
+        for waiter in self._waiters:
+            waiter.wake(_RECHECK)
 
     def _create(self, placeholder: Any) -> Any:
         q = self._resource
@@ -294,10 +332,8 @@ class Resource:
         except BaseException:
             with q.mutex:
                 self._pending -= 1
-                if placeholder is None:
-                    self._hand_over(_SLOT)
-                elif not self._hand_over(placeholder):
-                    q.queue.append(placeholder)
+                if self._limit:
+                    self._put_back(lazy(self.new) if placeholder is None else placeholder)
             raise
         self._adopt(resource)
         with q.mutex:
@@ -308,17 +344,26 @@ class Resource:
     def release(self, resource: Any) -> None:
         """Give ``resource`` back; does nothing if it is not in use."""
         q = self._resource
+        try:
+            self._dirty.remove(resource)
+        except KeyError:
+            return  # released twice, or forgotten by a reset or fork
+        queue = q.queue
+        limit = self._limit or 0
+        if not self._waiters and len(queue) + len(self._dirty) + self._pending < limit:
+            queue.append(resource)  # the fast path, without the mutex
+            if self._waiters:  # one got in line meanwhile: make sure it looks
+                with q.mutex:
+                    if self._waiters:
+                        self._waiters[0].wake(_RECHECK)
+            self.release_resource(resource)
+            return
         with q.mutex:
-            try:
-                self._dirty.remove(resource)
-            except KeyError:
-                return  # released twice, or forgotten by a reset or fork
-            keep = len(q.queue) + len(self._dirty) + self._pending < (self._limit or 0)
+            keep = len(queue) + len(self._dirty) + self._pending < (self._limit or 0)
             if keep:
-                if not self._hand_over(resource):
-                    q.queue.append(resource)
-            else:
-                self._hand_over(_RECHECK)  # a slot may be free after a shrink
+                self._put_back(resource)
+            elif self._waiters:
+                self._waiters[0].wake(_RECHECK)  # a slot may be free after a shrink
         if keep:
             self.release_resource(resource)
         else:
@@ -328,8 +373,10 @@ class Resource:
         """Close a defective ``resource``; the pool creates a new one when needed."""
         q = self._resource
         with q.mutex:
-            self._dirty.discard(resource)
-            self._hand_over(_SLOT)
+            if resource in self._dirty:
+                self._dirty.discard(resource)
+                if self._limit and not self._hand_over(_SLOT):
+                    q.queue.insert(0, lazy(self.new))  # keep the slot
         self.close_resource(resource)
 
     # -- pool management ------------------------------------------------------
@@ -349,6 +396,8 @@ class Resource:
             self._dirty.clear()
             q.queue.clear()
             self._wake_all()
+        if not close_pool:
+            self.setup()
         self._collect_all(items)
 
     def _collect_all(self, items: list[Any]) -> None:
