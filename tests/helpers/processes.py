@@ -49,3 +49,42 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0, interval:
         if time.monotonic() >= deadline:
             raise AssertionError(f"{message} not met within {timeout}s")
         time.sleep(interval)
+
+
+def in_forked_child(check: Callable[[], None], timeout: float = 20.0) -> None:
+    """Run ``check`` in a forked child; ``AssertionError`` with its error if it fails.
+
+    The child never returns into the caller: it exits once ``check`` is done.
+    A child still running after ``timeout`` seconds is killed.
+    """
+    import warnings
+
+    read_fd, write_fd = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover  (the child)
+        code = 1
+        try:
+            os.close(read_fd)
+            check()
+            code = 0
+        except BaseException as exc:  # noqa: BLE001  (reported to the parent)
+            os.write(write_fd, repr(exc).encode()[:4000])
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            os.close(read_fd)
+            raise AssertionError(f"the forked child did not finish within {timeout}s")
+        time.sleep(0.01)
+    with os.fdopen(read_fd, "rb") as pipe:
+        error = pipe.read().decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, f"the forked child failed: {error}"

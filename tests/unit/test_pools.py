@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-import warnings
 from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
+from helpers.processes import in_forked_child
 from kombu import Connection, Producer, Queue, pools
 from kombu.exceptions import LimitExceeded
 from kombu.pools import PoolGroup, ProducerPool
@@ -429,39 +428,16 @@ def test_child_gets_fresh_pools(unique: Callable[..., str]) -> None:
     parent_conn = parent_pool.acquire()
     parent_conn.connect()
     name = unique()
-    read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover  (the child)
-        code = 1
-        try:
-            os.close(read_fd)
-            assert len(pools.connections) == 0
-            assert len(pools.producers) == 0
-            with pools.producers[URL].acquire(block=True, timeout=5) as producer:
-                assert producer.connection is not parent_conn
-                producer.publish("from child", routing_key=name, declare=[Queue(name)])
-            assert receive(name) == "from child"
-            assert parent_conn.connected
-            code = 0
-        except BaseException as exc:  # noqa: BLE001  (reported to the parent)
-            os.write(write_fd, repr(exc).encode()[:4000])
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    deadline = time.monotonic() + 20
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            pytest.fail("the forked child did not finish within 20 s")
-        time.sleep(0.01)
-    with os.fdopen(read_fd, "rb") as pipe:
-        error = pipe.read().decode()
-    assert os.waitstatus_to_exitcode(status) == 0, f"child failed: {error}"
+
+    def check() -> None:
+        assert len(pools.connections) == 0
+        assert len(pools.producers) == 0
+        with pools.producers[URL].acquire(block=True, timeout=5) as producer:
+            assert producer.connection is not parent_conn
+            producer.publish("from child", routing_key=name, declare=[Queue(name)])
+        assert receive(name) == "from child"
+        assert parent_conn.connected
+
+    in_forked_child(check)
     assert pools.connections[URL] is parent_pool
     assert parent_pool._dirty == {parent_conn}

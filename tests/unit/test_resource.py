@@ -6,12 +6,12 @@ import os
 import pickle
 import threading
 import time
-import warnings
 from itertools import count
 from typing import Any, Callable
 
 import kombu.resource as resource_module
 import pytest
+from helpers.processes import in_forked_child
 from kombu import Connection, Queue
 from kombu.exceptions import (
     ChannelLimitExceeded,
@@ -651,38 +651,6 @@ def test_many_threads_each_get_a_distinct_resource() -> None:
 
 
 # -- fork -------------------------------------------------------------------------------
-def _in_child(check: Callable[[], None]) -> None:
-    """Run ``check`` in a forked child; fail with its error if it fails there."""
-    read_fd, write_fd = os.pipe()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover  (the child)
-        code = 1
-        try:
-            os.close(read_fd)
-            check()
-            code = 0
-        except BaseException as exc:  # noqa: BLE001  (reported to the parent)
-            os.write(write_fd, repr(exc).encode()[:4000])
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    deadline = time.monotonic() + 20
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            pytest.fail("the forked child did not finish within 20 s")
-        time.sleep(0.01)
-    with os.fdopen(read_fd, "rb") as pipe:
-        error = pipe.read().decode()
-    assert os.waitstatus_to_exitcode(status) == 0, f"child failed: {error}"
-
-
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 
@@ -703,7 +671,7 @@ def test_child_forgets_the_parents_resources() -> None:
         in_use.release()
         assert not holds(pool, in_use)
 
-    _in_child(check)
+    in_forked_child(check)
     # the parent still has its own
     assert pool._dirty == {in_use}
     assert pool.acquire() is idle
@@ -724,7 +692,7 @@ def test_child_does_not_deadlock_on_a_mutex_held_at_fork() -> None:
     holder.start()
     try:
         assert held.wait(5)
-        _in_child(lambda: pool.acquire(block=True, timeout=5).release())
+        in_forked_child(lambda: pool.acquire(block=True, timeout=5).release())
     finally:
         done.set()
         holder.join(5)
@@ -739,7 +707,7 @@ def test_close_after_fork_false_keeps_the_resources() -> None:
     def check() -> None:
         assert pool.acquire() is thing
 
-    _in_child(check)
+    in_forked_child(check)
 
 
 # -- ConnectionPool ---------------------------------------------------------------------
@@ -848,7 +816,7 @@ def test_connection_pool_child_gets_a_new_connection(connection: Connection,
             queue.put("child")
             assert queue.get(timeout=5).payload == "child"
 
-    _in_child(check)
+    in_forked_child(check)
     assert pool.acquire() is parent_conn
 
 

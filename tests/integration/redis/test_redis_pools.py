@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
+from helpers.processes import in_forked_child
 from helpers.sockets import established_to, open_sockets
 from kombu import Connection, Queue, pools
 
@@ -113,41 +114,17 @@ def _client_id(connection: Connection) -> int:
 @pytest.mark.timeout(60)
 def test_a_forked_child_never_uses_the_parents_sockets(redis_url: str,
                                                         global_pools: None) -> None:
-    import json
-    import time
-
     pool = pools.connections[Connection(redis_url)]
     with pool.acquire(block=True, timeout=5) as conn:
         parent_id = _client_id(conn)
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report, never return into pytest
-        status = 1
-        try:
-            os.close(read_end)
-            child_pool = pools.connections[Connection(redis_url)]
-            with child_pool.acquire(block=True, timeout=5) as child_conn:
-                report = {"same_pool": child_pool is pool, "id": _client_id(child_conn)}
-            os.write(write_end, json.dumps(report).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_end)
-    deadline = time.monotonic() + 30
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            raise AssertionError("the child did not finish within 30 s")
-        time.sleep(0.02)
-    with os.fdopen(read_end, "rb") as reader:
-        report = json.loads(reader.read() or b"null")
-    assert os.waitstatus_to_exitcode(status) == 0 and report is not None
-    assert report["same_pool"] is False  # the group forgot the parent's pools
-    assert report["id"] != parent_id, "the child used the parent's socket"
+
+    def check() -> None:
+        child_pool = pools.connections[Connection(redis_url)]
+        assert child_pool is not pool  # the group forgot the parent's pools
+        with child_pool.acquire(block=True, timeout=5) as child_conn:
+            assert _client_id(child_conn) != parent_id, "the child used the parent's socket"
+
+    in_forked_child(check, timeout=30)
     # The child neither used nor closed the parent's connection.
     with pool.acquire(block=True, timeout=5) as conn:
         assert _client_id(conn) == parent_id
