@@ -272,3 +272,210 @@ def test_shuffle_strategy_visits_every_host() -> None:
     conn = Connection("memory://a/;memory://b/;memory://c/", failover_strategy="shuffle")
     seen = {next(conn.cycle) for _ in range(30)}
     assert seen == {"memory://a/", "memory://b/", "memory://c/"}
+
+
+# -- failover after a drop, URL query values, host names -------------------------
+
+def test_ensure_fails_over_a_dropped_connection_with_one_retry(flaky: Any) -> None:
+    """kombu #2330: with max_retries=1 the retry goes to the live alternate."""
+    conn = Connection("flaky://a/;flaky://b/")
+    conn.connect()
+    assert conn.hostname == "a"
+    state = {"dropped": False}
+
+    def op() -> str:
+        if not state["dropped"]:
+            state["dropped"] = True
+            flaky.refuse = {"a"}  # a is gone for good
+            raise ConnectionResetError(104, "connection reset by a")
+        return str(conn.hostname)
+
+    class Obj:
+        def revive(self, channel: Any) -> None:
+            pass
+
+    assert conn.ensure(Obj(), op, max_retries=1, interval_start=0.01)() == "b"
+    assert hosts(flaky.attempts)[-1] == "b" and "a" not in hosts(flaky.attempts)[1:]
+
+
+def test_ensure_calls_on_revive_and_retries_retry_errors(flaky: Any) -> None:
+    conn = Connection("flaky://a/")
+    conn.connect()
+    seen: list[Any] = []
+    state = {"n": 0}
+
+    def op() -> int:
+        state["n"] += 1
+        if state["n"] == 1:
+            raise LookupError("retry me")  # a retry_errors class: no reconnect
+        if state["n"] == 2:
+            raise ConnectionResetError(104, "reset")
+        return state["n"]
+
+    class Obj:
+        def revive(self, channel: Any) -> None:
+            seen.append(("revive", channel))
+
+    ensured = conn.ensure(Obj(), op, max_retries=3, interval_start=0.01,
+                          on_revive=lambda channel: seen.append(("on_revive", channel)),
+                          retry_errors=(LookupError,))
+    assert ensured() == 3
+    assert [kind for kind, _ in seen] == ["revive", "on_revive"]
+    assert seen[0][1] is seen[1][1] is conn.default_channel
+
+
+def test_url_query_values_are_converted() -> None:
+    conn = Connection("memory://h/?connect_timeout=3&heartbeat=10&insist=true&ssl=false"
+                      "&failover_strategy=shuffle&polling_interval=0.5")
+    assert conn.connect_timeout == 3.0 and isinstance(conn.connect_timeout, float)
+    assert conn.heartbeat == 10.0
+    assert conn.insist is True
+    assert conn.ssl is False
+    assert conn._failover_strategy == "shuffle"
+    assert conn.failover_strategy is Connection.failover_strategies["shuffle"]
+    assert conn.transport_options == {"polling_interval": 0.5}
+    assert Connection("memory://h/?ssl=true").ssl is True
+    # an explicit argument wins over the default, the URL over the default
+    assert Connection("memory://h/?failover_strategy=shuffle",
+                      failover_strategy="round-robin")._failover_strategy == "shuffle"
+
+
+@pytest.mark.parametrize("query, key", [("connect_timeout=soon", "connect_timeout"),
+                                        ("insist=maybe", "insist"),
+                                        ("heartbeat=x", "heartbeat")])
+def test_bad_url_query_values_say_which(query: str, key: str) -> None:
+    with pytest.raises(ValueError, match=key) as info:
+        Connection(f"memory://u:s3cret@h/?{query}")
+    assert "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize("host", ["guest:s3cret@localhost", "amqp:/localhost",
+                                  "amqp//localhost", "local host", "localhost:port"])
+def test_a_host_that_is_not_one_is_refused(host: str) -> None:
+    with pytest.raises(ValueError) as info:
+        Connection(host)
+    assert "s3cret" not in str(info.value)
+    assert "host" in str(info.value)
+
+
+def test_host_and_port_without_a_scheme() -> None:
+    conn = Connection("broker.example:5673", transport="memory")
+    assert (conn.hostname, conn.port) == ("broker.example", 5673)
+    assert Connection("h:5673", port=1).port == 1  # the argument wins
+    ipv6 = Connection("::1", transport="memory")
+    assert ipv6.hostname == "::1" and "[::1]" in ipv6.as_uri()
+
+
+def test_ipv6_url_at_connection_level() -> None:
+    conn = Connection("memory://u:p@[::1]:5672/vh")
+    assert (conn.hostname, conn.port) == ("::1", 5672)
+    assert conn.as_uri() == "memory://u:**@[::1]:5672/vh"
+    assert Connection(conn.as_uri(include_password=True)).info()["hostname"] == "::1"
+
+
+def test_a_malformed_alternate_is_refused_at_once() -> None:
+    with pytest.raises(ValueError, match="port") as info:
+        Connection("memory://a/;memory://u:s3cret@b:notaport/")
+    assert "s3cret" not in str(info.value)
+
+
+def test_tls_heartbeats_and_alternates_make_different_pools() -> None:
+    from kombu import pools
+
+    plain = Connection("memory://h/")
+    assert pools.connections[plain] is pools.connections[Connection("memory://h/")]
+    for other in (Connection("memory://h/", ssl=True), Connection("memory://h/", heartbeat=30),
+                  Connection("memory://h/;memory://g/")):
+        assert pools.connections[other] is not pools.connections[plain]
+    pools.reset()
+
+
+def test_pool_keyword_arguments_reach_the_pool() -> None:
+    conn = Connection("memory://")
+    pool = conn.Pool(2, close_after_fork=False, preload=1)
+    assert (pool.limit, pool.close_after_fork, pool.preload) == (2, False, 1)
+    channels = conn.ChannelPool(3, close_after_fork=False)
+    assert (channels.limit, channels.close_after_fork) == (3, False)
+
+
+def test_credential_provider_is_kept() -> None:
+    provider = object()
+    conn = Connection("memory://", credential_provider=provider)
+    assert conn.credential_provider is provider
+    assert conn.info()["credential_provider"] is provider
+    assert conn.clone().credential_provider is provider
+    assert Connection("memory://").info()["credential_provider"] is None
+
+
+@pytest.mark.parametrize("limit", [True, -1, 2.5, "10"])
+def test_set_limit_refuses_what_is_not_a_limit(limit: Any) -> None:
+    from kombu import pools
+
+    before = pools.get_limit()
+    with pytest.raises(ValueError, match="set_limit"):
+        pools.set_limit(limit)
+    assert pools.get_limit() == before
+
+
+# -- failover primitives ------------------------------------------------------------
+
+def test_switch_and_maybe_switch_next_and_completes_cycle() -> None:
+    conn = Connection("memory://a:1/;memory://b:2/;memory://c:3/")
+    assert [conn.completes_cycle(i) for i in range(6)] == [False, False, True] * 2
+    conn.maybe_switch_next()
+    assert (conn.hostname, conn.port) == ("b", 2)
+    conn.maybe_switch_next()
+    conn.maybe_switch_next()
+    assert conn.hostname == "a"  # round-robin wraps around
+    conn.switch("memory://u:p@elsewhere:9/vh")
+    assert (conn.hostname, conn.port, conn.userid, conn.virtual_host) == (
+        "elsewhere", 9, "u", "vh")
+    single = Connection("memory://only/")
+    single.maybe_switch_next()
+    assert single.hostname == "only" and single.completes_cycle(0)
+
+
+def test_a_callable_failover_strategy_orders_the_hosts(flaky: Any) -> None:
+    def backwards(hosts: list[str]) -> Any:
+        while True:
+            yield from reversed(hosts)
+
+    flaky.refuse = {"a", "b"}
+    conn = Connection("flaky://a/;flaky://b/;flaky://c/", failover_strategy=backwards)
+    conn.ensure_connection(max_retries=5, interval_start=0, interval_step=0)
+    # The strategy's first item (c) stands for the current host (a); then
+    # it goes b, a, c.  Round-robin would have gone a, b, c.
+    assert hosts(flaky.attempts) == ["a", "b", "a", "c"]
+    assert conn.hostname == "c"
+
+
+class URLTransport(MemoryTransport):
+    """memory:// that parses its own URLs, as kombu's sqlalchemy transport does."""
+
+    can_parse_url = True
+
+
+def test_uri_prefix_and_transport_plus_scheme() -> None:
+    register("sqlx", URLTransport, replace=True)
+    try:
+        conn = Connection("sqlx+postgresql://u:s3cret@db.example/app")
+        assert conn.uri_prefix == "sqlx"
+        assert conn.transport_cls == "sqlx"
+        assert conn.hostname == "postgresql://u:s3cret@db.example/app"  # the transport's to parse
+        assert conn.as_uri() == "sqlx+postgresql://u:**@db.example/app"
+        assert conn.as_uri(include_password=True) == "sqlx+postgresql://u:s3cret@db.example/app"
+        assert isinstance(conn.transport, URLTransport)
+        assert conn.clone().as_uri() == conn.as_uri()
+    finally:
+        unregister("sqlx")
+
+
+def test_manager_and_error_classes() -> None:
+    conn = Connection("memory://")
+    from kombu.transport.base import Management
+
+    assert isinstance(conn.manager, Management)
+    assert conn.manager is conn.manager  # cached
+    assert isinstance(conn.recoverable_channel_errors, tuple)
+    assert isinstance(conn.recoverable_connection_errors, tuple)
+    assert set(conn.recoverable_channel_errors) <= set(conn.channel_errors)

@@ -251,10 +251,31 @@ def test_conflict_is_deterministic_warned_and_selectable(tmp_path: Path) -> None
     assert driver == "a"
     assert len(warned) == 1
     assert "kombu-fast-a 1.0" in warned[0] and "kombu-fast-b 1.0" in warned[0]
-    assert "KOMBU_BLOCKED_TRANSPORTS=kombu-fast-b" in warned[0]
+    # the advice works: blocking the distribution in use selects the other
+    assert "KOMBU_BLOCKED_TRANSPORTS=kombu-fast-a" in warned[0]
+    assert "transport='fast_b.t:Transport'" in warned[0]
     driver, warned = json.loads(ok(run(tmp_path / "2", [a, b, MEMORY], code,
                                        env={"KOMBU_BLOCKED_TRANSPORTS": "kombu-fast-a"})))
     assert (driver, warned) == ("b", [])
+
+
+def test_a_shipped_name_stays_with_its_distribution(tmp_path: Path) -> None:
+    # "kombu-aaa" sorts before kombu-memory and claims its name: it loses.
+    squatter = Dist("kombu-aaa", "1.0", {"aaa": "aaa.plugin"}, {
+        "aaa.plugin": plugin_module("memory", "aaa.t:Transport"),
+        "aaa.t": VIRTUAL_TRANSPORT % {"name": "aaa"},
+    })
+    out = ok(run(tmp_path, [squatter, MEMORY], """
+        import json, warnings
+        from kombu.transport import get_transport_cls
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            cls = get_transport_cls("memory")
+        print(json.dumps([cls.__module__, [str(x.message) for x in w]]))
+    """))
+    module, warned = json.loads(out)
+    assert module == "kombu_memory.transport"
+    assert len(warned) == 1 and "transport='aaa.t:Transport'" in warned[0]
 
 
 def test_autoload_can_be_disabled_and_register_in_process(tmp_path: Path) -> None:

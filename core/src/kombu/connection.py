@@ -69,13 +69,61 @@ failover_strategies: dict[str, Callable[[Sequence[str]], Iterator[str]]] = {
 }
 
 # Connection arguments a URL query may set directly, with their types.
-_URL_PARAMS: dict[str, Callable[[str], Any]] = {
+def _url_bool(value: str) -> bool:
+    low = value.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("not a boolean (use true or false)")
+
+
+def _url_ssl(value: Any) -> Any:
+    return value if not isinstance(value, str) else _url_bool(value)
+
+
+#: Connection arguments a URL's query may set, and how its text converts.
+_URL_PARAMS: dict[str, Callable[[Any], Any]] = {
     "heartbeat": float,
     "connect_timeout": float,
     "login_method": str,
-    "insist": lambda v: v.lower() in ("1", "true", "yes", "on"),
+    "insist": _url_bool,
+    "ssl": _url_ssl,
     "failover_strategy": str,
 }
+
+
+def _url_param(url: str, key: str, value: Any) -> Any:
+    try:
+        return _URL_PARAMS[key](value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Invalid broker URL {maybe_sanitize_url(url)!r}: the query sets "
+                         f"{key}={value!r}, which is {exc}") from None
+
+
+def _split_host_port(params: dict[str, Any]) -> None:
+    """Check a host name given without a scheme; ``host:port`` sets the port."""
+    host = params["hostname"]
+    if any(c in host for c in "@/?#") or any(c.isspace() for c in host):
+        shown = host.split("@", 1)[-1] if "@" in host else host
+        raise ValueError(
+            f"Connection() got {('...@' + shown) if '@' in host else shown!r} as the host "
+            f"name, which is not one: pass a URL with its scheme (e.g. 'amqp://user:"
+            f"password@host:5672//') or the host alone with userid=, password= and port=")
+    if host.count(":") == 1:  # host:port (an IPv6 literal has several colons)
+        name, _, port = host.partition(":")
+        if not port.isdigit():
+            raise ValueError(f"Connection() got the host name {host!r}: the part after ':' "
+                             f"must be a port number")
+        params["hostname"] = name
+        if params["port"] is None:
+            params["port"] = int(port)
+
+
+def _check_url(url: str) -> None:
+    """Raise the parse error of a malformed alternate URL now, not at failover."""
+    if "://" in url and "+" not in url[:url.index("://")]:
+        parse_url(url)
 
 
 def _coerce(value: Any) -> Any:
@@ -151,7 +199,8 @@ class Connection:
                  connect_timeout: float = 5, transport_options: dict[str, Any] | None = None,
                  login_method: str | None = None, uri_prefix: str | None = None,
                  heartbeat: float = 0, failover_strategy: Any = "round-robin",
-                 alternates: Sequence[str] | None = None, **kwargs: Any) -> None:
+                 alternates: Sequence[str] | None = None, credential_provider: Any = None,
+                 **kwargs: Any) -> None:
         alt = list(alternates or ())
         transport_options = dict(transport_options or {})
         params: dict[str, Any] = {
@@ -173,6 +222,14 @@ class Connection:
         self.uri_prefix = uri_prefix
         if hostname and "://" in hostname:
             self._apply_url(hostname, params, transport_options)
+        elif hostname:
+            _split_host_port(params)
+        for url in alt:
+            _check_url(url)
+        if failover_strategy in (None, "round-robin"):  # the URL's query may name one
+            failover_strategy = params.pop("failover_strategy", failover_strategy)
+        params.pop("failover_strategy", None)
+        self.credential_provider = credential_provider
         self._initial_params = dict(params)
         self._init_params(**params)
         self.alt = alt
@@ -212,10 +269,10 @@ class Connection:
         for key, value in parsed.items():
             if value is None or key == "transport":
                 continue
-            if key in params and key not in ("transport",):
+            if key in _URL_PARAMS:
+                params[key] = _url_param(url, key, value)
+            elif key in params:
                 params[key] = value
-            elif key in _URL_PARAMS:
-                params[key] = _URL_PARAMS[key](value)
             else:
                 transport_options.setdefault(key, _coerce(value))
         params["hostname"] = parsed.get("hostname")
@@ -453,7 +510,13 @@ class Connection:
                         self.collect()
                         if errback is not None:
                             errback(exc, 0)
-                        remaining = None if max_retries is None else max(max_retries - retries - 1, 0)
+                        # The host that dropped us is suspect: start with the
+                        # next one, and give every host a try per retry left
+                        # (kombu #2330: kombu kept retrying the dead host).
+                        self.maybe_switch_next()
+                        hosts = max(len(self.alt), 1)
+                        remaining = (None if max_retries is None
+                                     else (max(max_retries - retries - 1, 0) + 1) * hosts - 1)
                         left = None if deadline is None else max(deadline - monotonic(), 0.0)
                         self._ensure_connection(errback, remaining, interval_start,
                                                 interval_step, interval_max,
@@ -633,17 +696,21 @@ class Connection:
         self.release()
 
     # -- factories -----------------------------------------------------------
-    def Pool(self, limit: int | None = None, preload: int | None = None) -> ConnectionPool:
-        """A pool of connections like this one (clones, connected lazily)."""
+    def Pool(self, limit: int | None = None, **kwargs: Any) -> ConnectionPool:
+        """A pool of connections like this one (clones, connected lazily).
+
+        ``kwargs`` go to :class:`~kombu.resource.ConnectionPool` (``preload``,
+        ``close_after_fork``).
+        """
         from kombu.resource import ConnectionPool
 
-        return ConnectionPool(self, limit=limit, preload=preload)
+        return ConnectionPool(self, limit=limit, **kwargs)
 
-    def ChannelPool(self, limit: int | None = None, preload: int | None = None) -> ChannelPool:
-        """A pool of channels on this connection."""
+    def ChannelPool(self, limit: int | None = None, **kwargs: Any) -> ChannelPool:
+        """A pool of channels on this connection (``kwargs`` as for :meth:`Pool`)."""
         from kombu.resource import ChannelPool
 
-        return ChannelPool(self, limit=limit, preload=preload)
+        return ChannelPool(self, limit=limit, **kwargs)
 
     def Producer(self, channel: Any = None, *args: Any, **kwargs: Any) -> Producer:
         from kombu.messaging import Producer
@@ -700,6 +767,7 @@ class Connection:
             ("heartbeat", self.heartbeat),
             ("failover_strategy", self._failover_strategy),
             ("alternates", self.alt),
+            ("credential_provider", self.credential_provider),
         ]
 
     def info(self) -> dict[str, Any]:
@@ -715,8 +783,12 @@ class Connection:
         return self.__class__(**params)
 
     def __eqhash__(self) -> tuple[Any, ...]:
+        # kombu left out TLS, heartbeats and the alternates, so a pool group
+        # handed a TLS connection the pool of a plain one.
         return (self.transport_cls, self.hostname, self.userid, self.password,
-                self.virtual_host, self.port, repr(self.transport_options))
+                self.virtual_host, self.port, repr(self.transport_options),
+                repr(self.ssl), self.heartbeat, self.login_method, tuple(self.alt),
+                id(self.credential_provider) if self.credential_provider else None)
 
     def as_uri(self, include_password: bool = False, mask: str = "**") -> str:
         """The connection as a URL; the password is masked unless asked for."""

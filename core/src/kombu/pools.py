@@ -263,6 +263,8 @@ def set_limit(limit: int | None, force: bool = False, reset_after: bool = False,
     :param ignore_errors: shrink without collecting resources in use; they
         are closed when released while their pool is over its limit.
     """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"set_limit() needs an int >= 0 (0 or None: no limit), not {limit!r}")
     limit = limit or 0
     if limit != (_limit[0] or 0):
         force = force or bool(disable_limit_protection)

@@ -310,16 +310,20 @@ class TransportRegistry:
         if prev is None or prev is reg:
             self._plugins[key] = reg
             return
-        # Deterministic: the transport whose canonical name is ``key`` beats
-        # one that only aliases it; otherwise the first in entry-point order
-        # (sorted by entry-point name, then distribution) wins.
-        winner, loser = (reg, prev) if (reg.name == key and prev.name != key) else (prev, reg)
+        # Deterministic: the distribution that ships ``key`` (kombu-redis for
+        # "redis") beats any other; then the transport whose canonical name
+        # is ``key`` beats one that only aliases it; otherwise the first in
+        # entry-point order (sorted by entry-point name, then distribution).
+        def rank(r: Registration) -> tuple[bool, bool]:
+            return (SHIPPED.get(key) != r.dist, r.name != key)
+
+        winner, loser = (reg, prev) if rank(reg) < rank(prev) else (prev, reg)
         self._plugins[key] = winner
         warnings.warn(TransportConflictWarning(
             f"Transport name {key!r} is claimed by {prev.origin} and by {reg.origin}; "
-            f"using the one from {winner.origin}. To use the other, block the "
-            f"plugin with {ENV_BLOCKED}={loser.dist or loser.plugin} or pass "
-            f"transport={_describe(loser.target)}."
+            f"using the one from {winner.origin}. To use the other, pass "
+            f"transport={_describe(loser.target)}, or block the one in use with "
+            f"{ENV_BLOCKED}={winner.dist or winner.plugin}."
         ), stacklevel=2)
 
     # -- resolution --------------------------------------------------------

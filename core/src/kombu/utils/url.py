@@ -205,11 +205,21 @@ def parse_url(url: str) -> dict[str, Any]:
 
 
 def _host_text(host: str) -> str:
-    if ":" in host and not host.startswith("["):
-        return f"[{quote(host, safe=':')}]"  # an IPv6 literal
     if host.startswith("["):
         return host
+    if ":" in host and _is_ipv6(host):
+        return f"[{quote(host, safe=':')}]"
     return quote(host, safe="")
+
+
+def _is_ipv6(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.IPv6Address(host.split("%", 1)[0])  # without a zone (fe80::1%eth0)
+    except ValueError:
+        return False
+    return True
 
 
 def as_url(scheme: str, host: str | None = None, port: int | None = None,
