@@ -67,8 +67,11 @@ def test_all_resolves() -> None:
     ("kombu.utils.objects", ["cached_property"]),
     ("kombu.utils.json", ["dumps", "loads", "register_type"]),
     ("kombu.utils.encoding", ["bytes_to_str", "str_to_bytes", "safe_repr", "safe_str"]),
-    ("kombu.transport", ["TRANSPORT_ALIASES", "get_transport_cls", "resolve_transport"]),
-    ("kombu.transport.base", ["Transport", "StdChannel", "Management", "Implements"]),
+    ("kombu.transport", ["TRANSPORT_ALIASES", "get_transport_cls", "resolve_transport",
+                         "symbol_by_name"]),
+    ("kombu.transport.base", ["Transport", "StdChannel", "Management", "Implements",
+                              "Message"]),
+    ("kombu.transport.memory", ["Transport", "Channel"]),
     ("kombu.transport.virtual", ["Transport", "Channel", "QoS", "Message", "BrokerState",
                                  "AbstractChannel", "Base64", "Empty"]),
     ("kombu.log", ["get_logger", "LogMixin"]),
@@ -77,3 +80,42 @@ def test_kombu5_import_paths(module: str, names: list[str]) -> None:
     mod = importlib.import_module(module)
     missing = [n for n in names if not hasattr(mod, n)]
     assert missing == []
+
+
+def test_kombu5_transport_module_paths_are_the_plugins() -> None:
+    import kombu_memory.transport
+    from kombu import Connection
+    from kombu.message import Message
+    from kombu.transport import base, memory
+
+    assert memory.Transport is kombu_memory.transport.Transport
+    assert base.Message is Message
+    conn = Connection(transport="kombu.transport.memory:Transport")
+    assert isinstance(conn.transport, kombu_memory.transport.Transport)
+    assert Connection.resolve_aliases["pyamqp"] == "amqp"
+
+
+def test_kombu5_transport_path_of_a_missing_plugin_says_what_to_install() -> None:
+    from helpers.processes import run_python
+
+    proc = run_python("""
+import sys
+sys.modules["kombu_redis"] = None  # as if kombu-redis were not installed
+try:
+    import kombu.transport.redis
+except ImportError as exc:
+    print(exc)
+""")
+    assert "pip install kombu-redis" in proc.stdout
+
+
+def test_register_with_event_loop_reaches_the_transport() -> None:
+    from kombu import Connection
+
+    seen: list[object] = []
+    conn = Connection("memory://")
+    conn.transport.register_with_event_loop = (  # type: ignore[method-assign]
+        lambda connection, loop: seen.append((connection, loop)))
+    loop = object()
+    conn.register_with_event_loop(loop)
+    assert seen == [(conn.connection, loop)]

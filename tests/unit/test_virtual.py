@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 import pytest
 from kombu import Connection, Exchange, Producer, Queue
@@ -138,3 +139,102 @@ def test_passive_declare_of_missing_entities() -> None:
             channel.queue_declare(qname, passive=True)
         with pytest.raises(ChannelError, match="NOT_FOUND"):
             channel.exchange_declare(xname, passive=True)
+
+
+# -- the hooks a transport written for kombu's virtual layer implements ------------
+
+
+def _recording_transport() -> tuple[type, list[tuple[Any, ...]]]:
+    from collections import deque
+    from queue import Empty
+
+    from kombu.transport import virtual
+
+    calls: list[tuple[Any, ...]] = []
+    queues: dict[str, deque[Any]] = {}
+    table: dict[str, list[tuple[str, str, str]]] = {}
+
+    class RecordingChannel(virtual.Channel):
+        supports_fanout = True
+        prefix = "none"
+        from_transport_options = (*virtual.Channel.from_transport_options, "prefix")
+
+        def _new_queue(self, queue: str, **kwargs: Any) -> None:
+            calls.append(("_new_queue", queue))
+            queues.setdefault(queue, deque())
+
+        def _has_queue(self, queue: str, **kwargs: Any) -> bool:
+            return queue in queues
+
+        def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
+            calls.append(("_put", queue, message["body"]))
+            queues[queue].append(message)
+
+        def _get(self, queue: str, timeout: float | None = None) -> Any:
+            try:
+                return queues[queue].popleft()
+            except (KeyError, IndexError):
+                raise Empty() from None
+
+        def _size(self, queue: str) -> int:
+            return len(queues.get(queue, ()))
+
+        def _purge(self, queue: str) -> int:
+            size = len(queues.get(queue, ()))
+            queues.get(queue, deque()).clear()
+            return size
+
+        def _delete(self, queue: str, *args: Any, **kwargs: Any) -> None:
+            calls.append(("_delete", queue))
+            queues.pop(queue, None)
+
+        def _queue_bind(self, exchange: str, routing_key: str, pattern: str,
+                        queue: str) -> None:
+            calls.append(("_queue_bind", exchange, routing_key, queue))
+            table.setdefault(exchange, []).append((routing_key, pattern, queue))
+
+        def get_table(self, exchange: str) -> list[tuple[str, str, str]]:
+            calls.append(("get_table", exchange))
+            return table.get(exchange, [])
+
+        def _put_fanout(self, exchange: str, message: Any, routing_key: str,
+                        **kwargs: Any) -> None:
+            calls.append(("_put_fanout", exchange, routing_key, message["body"]))
+            for _, _, queue in table.get(exchange, []):
+                queues[queue].append(message)
+
+    class RecordingTransport(virtual.Transport):
+        Channel = RecordingChannel
+        driver_type = driver_name = "recording"
+
+    return RecordingTransport, calls
+
+
+def test_a_kombu_style_virtual_transport_gets_its_hooks_called() -> None:
+    from kombu import Connection, Exchange, Queue
+
+    transport_cls, calls = _recording_transport()
+    conn = Connection(transport=transport_cls, transport_options={"prefix": "p-"})
+    channel = conn.channel()
+    assert channel.prefix == "p-"  # from_transport_options
+    direct = Exchange("hooks-direct", "direct")
+    fanout = Exchange("hooks-fanout", "fanout")
+    q1, q2 = Queue("hooks-q1", direct, "k")(channel), Queue("hooks-q2", fanout)(channel)
+    q1.declare()
+    q2.declare()
+    assert ("_new_queue", "hooks-q1") in calls
+    assert ("_queue_bind", "hooks-direct", "k", "hooks-q1") in calls
+    assert ("_queue_bind", "hooks-fanout", "", "hooks-q2") in calls
+
+    producer = conn.Producer(channel, serializer="raw")
+    producer.publish("to q1", exchange=direct, routing_key="k")
+    producer.publish("to all", exchange=fanout, routing_key="ignored")
+    assert ("get_table", "hooks-direct") in calls
+    assert [c[:2] for c in calls if c[0] == "_put"] == [("_put", "hooks-q1")]
+    assert [c[:3] for c in calls if c[0] == "_put_fanout"] == [
+        ("_put_fanout", "hooks-fanout", "ignored")]
+    assert q1.get(no_ack=True).body == b"to q1"
+    assert q2.get(no_ack=True).body == b"to all"
+    q1.delete()
+    assert ("_delete", "hooks-q1") in calls
+    conn.release()

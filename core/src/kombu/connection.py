@@ -191,6 +191,8 @@ class Connection:
     _logger = False
 
     failover_strategies = failover_strategies
+    #: kombu's: transport names that are other names' aliases.
+    resolve_aliases = {"pyamqp": "amqp", "librabbitmq": "amqp"}
 
     def __init__(self, hostname: str | Sequence[str] | None = "localhost",
                  userid: str | None = None, password: str | None = None,
@@ -904,6 +906,10 @@ class Connection:
     @property
     def is_evented(self) -> bool:
         return bool(self.transport.implements.asynchronous)
+
+    def register_with_event_loop(self, loop: Any) -> None:
+        """Let the transport add its file descriptors to an event loop (hub)."""
+        self.transport.register_with_event_loop(self.connection, loop)
 
     def supports_exchange_type(self, exchange_type: str) -> bool:
         return exchange_type in self.transport.implements.exchange_type

@@ -202,5 +202,5 @@ class SimpleBuffer(SimpleQueue):
     """An ephemeral queue: not durable, deleted when unused, no acknowledgements."""
 
     no_ack = True
-    queue_opts = {"durable": False, "auto_delete": True}
+    queue_opts = {"durable": False, "auto_delete": True, "exclusive": True}
     exchange_opts = {"durable": False, "delivery_mode": "transient", "auto_delete": True}

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any, Callable
 
 from kombu.transport.registry import Registration, TransportRegistry, registry
+from kombu.utils.imports import symbol_by_name
 
 __all__ = (
     "TRANSPORT_ALIASES",
@@ -23,6 +24,7 @@ __all__ = (
     "registry",
     "resolve_transport",
     "supports_librabbitmq",
+    "symbol_by_name",
     "transport_names",
     "unregister",
 )

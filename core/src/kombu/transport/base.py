@@ -25,11 +25,20 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = (
     "Implements",
     "Management",
+    "Message",  # noqa: F822  (module __getattr__, imported lazily)
     "StdChannel",
     "Transport",
     "default_transport_capabilities",
     "queue_declare_ok_t",
 )
+
+def __getattr__(name: str) -> Any:
+    if name == "Message":  # kombu.transport.base.Message, as in kombu (imported lazily)
+        from kombu.message import Message
+
+        return Message
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: What ``Channel.queue_declare`` returns (the AMQP ``queue.declare-ok`` reply).
 queue_declare_ok_t = namedtuple("queue_declare_ok_t", ("queue", "message_count", "consumer_count"))
