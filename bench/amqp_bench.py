@@ -6,12 +6,21 @@ Each round runs, alternating (the order rotates from round to round), this
 project's pyamqp transport through the kombu API (in this process), kombu
 5.x's pyamqp transport through the same kombu API code
 (``.venv-kombu/bin/python`` beside this directory, as a subprocess running
-this same file with ``--worker``) and raw py-amqp (the ``amqp`` library
-directly: ``basic_publish`` per message; ``basic_consume`` with
-``basic_ack`` per message, prefetch 100) as the reference, with 100-byte and
-10 KB bodies, and prints medians, the ratios of the medians and the
-per-round ratios (and their median).  Measures, on a new non-durable queue
-per run (deleted afterwards):
+this same file with ``--worker``, without ``PYTHONPATH`` so that it imports
+kombu 5.x and not this project) and two references using the ``amqp``
+library directly (``basic_publish`` per message, ``basic_consume`` with
+prefetch 100):
+
+* ``raw``: ``basic_ack`` per message, as the kombu API does;
+* ``raw-batch``: ``basic_ack(tag, multiple=True)`` once per 50 messages
+  (half the prefetch, so the broker never runs out of credit) and for the
+  last ones; fewer acks on the wire than any kombu consumer sends, so it is
+  a reference for what batching acks gains, not for the transport.  Its
+  publish loop is the same code as ``raw``'s.
+
+with 100-byte and 10 KB bodies, and prints medians, the ratios of the
+medians and the per-round ratios (and their median).  Measures, on a new
+non-durable queue per run (deleted afterwards):
 
 * publish: N messages through one Producer (default exchange, routed to the
   queue, ``serializer="raw"``, no confirms); only the publish loop is timed.
@@ -31,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -47,6 +57,12 @@ KOMBU_PYTHON = Path(__file__).resolve().parent.parent / ".venv-kombu" / "bin" / 
 SIZES = (100, 10_000)
 METRICS = ("publish", "consume_ack")
 PREFETCH = 100
+#: Messages per ``basic_ack(multiple=True)`` of the raw-batch reference.
+ACK_BATCH = 50
+#: The sides of the comparison, in table order, and their labels.
+SIDES = ("ours", "kombu", "raw", "raw-batch")
+LABELS = {"ours": "ours", "kombu": "kombu 5.x", "raw": "raw py-amqp (ack each)",
+          "raw-batch": f"raw py-amqp (ack multiple=True per {ACK_BATCH})"}
 #: Seconds one drain_events call may wait for a message.
 DRAIN_TIMEOUT = 5.0
 #: Properties of every message: what kombu's Producer sends for a str body with
@@ -146,8 +162,12 @@ def amqp_params(url: str) -> dict[str, Any]:
             "connect_timeout": 5}
 
 
-def bench_raw(url: str, n: int, size: int) -> dict[str, float]:
-    """Messages per second with the ``amqp`` library directly: the limit."""
+def bench_raw(url: str, n: int, size: int, ack_batch: int = 1) -> dict[str, float]:
+    """Messages per second with the ``amqp`` library directly.
+
+    ``ack_batch`` > 1 acknowledges with ``multiple=True`` once per
+    ``ack_batch`` messages (and once for the last, partial batch).
+    """
     import amqp
 
     conn = amqp.Connection(**amqp_params(url))
@@ -171,7 +191,10 @@ def bench_raw(url: str, n: int, size: int) -> dict[str, float]:
 
             def on_message(message: Any) -> None:
                 got[0] += 1
-                channel.basic_ack(message.delivery_tag)
+                if ack_batch == 1:
+                    channel.basic_ack(message.delivery_tag)
+                elif got[0] % ack_batch == 0 or got[0] == n:
+                    channel.basic_ack(message.delivery_tag, multiple=True)
 
             channel.basic_qos(0, PREFETCH, False)
             tag = channel.basic_consume(name, callback=on_message, no_ack=False)
@@ -200,11 +223,23 @@ def bench_raw_bounded(url: str, n: int, size: int) -> dict[str, float]:
         return bench_raw(url, n, size)
 
 
+def bench_raw_batch_bounded(url: str, n: int, size: int) -> dict[str, float]:
+    with watchdog(time_limit(n), "the raw py-amqp batch-ack run"):
+        return bench_raw(url, n, size, ack_batch=ACK_BATCH)
+
+
+def kombu5_env() -> dict[str, str]:
+    """The environment of kombu 5.x subprocesses: without PYTHONPATH (as bench/run.py),
+    which could put this project's kombu ahead of kombu 5.x."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def run_kombu(url: str, n: int, size: int) -> dict[str, float]:
     try:
         proc = subprocess.run([str(KOMBU_PYTHON), __file__, "--worker", "--url", url, "--n", str(n),
                                "--size", str(size)], capture_output=True, text=True,
-                              timeout=time_limit(n) + 30)
+                              timeout=time_limit(n) + 30, env=kombu5_env(),
+                              stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         sys.exit(f"kombu 5.x worker did not finish within {time_limit(n) + 30:.0f} s")
     if proc.returncode != 0:
@@ -218,7 +253,8 @@ def versions(url: str) -> str:
 
     kombu_line = subprocess.run(
         [str(KOMBU_PYTHON), "-c", "import amqp, kombu; print(kombu.__version__, amqp.__version__)"],
-        capture_output=True, text=True, timeout=60, check=True).stdout.split()
+        capture_output=True, text=True, timeout=60, check=True, env=kombu5_env(),
+        stdin=subprocess.DEVNULL).stdout.split()
     conn = amqp.Connection(**amqp_params(url))
     conn.connect()
     try:
@@ -244,6 +280,11 @@ def main() -> None:
             host.startswith("127.") or host in ("localhost", "::1")):
         sys.exit("benchmarks only run against a loopback RabbitMQ (amqp://...@127.0.0.1...)")
     if args.worker:
+        import kombu
+
+        if not kombu.__version__.startswith("5."):
+            sys.exit(f"the kombu 5.x worker imported kombu {kombu.__version__} from "
+                     f"{kombu.__file__}")
         with watchdog(time_limit(args.n), "the kombu 5.x run"):
             print(json.dumps(bench_kombu_api(args.url, args.n, args.size)))
         return
@@ -251,10 +292,14 @@ def main() -> None:
         sys.exit(f"kombu 5.x not found: {KOMBU_PYTHON} is missing; create .venv-kombu beside "
                  f"bench/ with kombu 5.x and amqp installed to run this benchmark")
     print(versions(args.url))
-    sides: tuple[tuple[str, Callable[[str, int, int], dict[str, float]]], ...] = (
-        ("ours", bench_ours), ("kombu", run_kombu), ("raw", bench_raw_bounded))
+    print("sides: " + "; ".join(f"{who} = {LABELS[who]}" for who in SIDES))
+    runners: dict[str, Callable[[str, int, int], dict[str, float]]] = {
+        "ours": bench_ours, "kombu": run_kombu, "raw": bench_raw_bounded,
+        "raw-batch": bench_raw_batch_bounded}
+    sides = tuple((who, runners[who]) for who in SIDES)
+    others = SIDES[1:]
     for size in SIZES:
-        samples: dict[str, dict[str, list[float]]] = {who: {} for who, _ in sides}
+        samples: dict[str, dict[str, list[float]]] = {who: {} for who in SIDES}
         for rnd in range(args.rounds):
             shift = rnd % len(sides)
             for who, fn in sides[shift:] + sides[:shift]:
@@ -262,21 +307,22 @@ def main() -> None:
                 for metric, value in result.items():
                     samples[who].setdefault(metric, []).append(value)
         print(f"\nbody {size} bytes, {args.n} messages, median of {args.rounds} rounds (msg/s)")
-        print(f"{'metric':<12}{'ours':>10}{'kombu':>10}{'raw':>10}{'ours/kombu':>12}{'ours/raw':>10}"
-              f"{'med(o/k)':>10}{'med(o/r)':>10}")
+        print(f"{'metric':<12}" + "".join(f"{who:>11}" for who in SIDES)
+              + "".join(f"{'ours/' + who:>17}" for who in others)
+              + "".join(f"{'med(ours/' + who + ')':>21}" for who in others))
         for metric in METRICS:
-            ours, kombu, raw = (samples[who][metric] for who in ("ours", "kombu", "raw"))
-            per_kombu = [o / k for o, k in zip(ours, kombu)]
-            per_raw = [o / r for o, r in zip(ours, raw)]
-            med = [statistics.median(v) for v in (ours, kombu, raw)]
-            print(f"{metric:<12}{med[0]:>10.0f}{med[1]:>10.0f}{med[2]:>10.0f}"
-                  f"{med[0] / med[1]:>11.2f}x{med[0] / med[2]:>9.2f}x"
-                  f"{statistics.median(per_kombu):>9.2f}x{statistics.median(per_raw):>9.2f}x")
+            series = {who: samples[who][metric] for who in SIDES}
+            med = {who: statistics.median(values) for who, values in series.items()}
+            per_round = {who: [o / x for o, x in zip(series["ours"], series[who])]
+                         for who in others}
+            print(f"{metric:<12}" + "".join(f"{med[who]:>11.0f}" for who in SIDES)
+                  + "".join(f"{med['ours'] / med[who]:>16.2f}x" for who in others)
+                  + "".join(f"{statistics.median(per_round[who]):>20.2f}x" for who in others))
         for metric in METRICS:
-            ours, kombu, raw = (samples[who][metric] for who in ("ours", "kombu", "raw"))
-            print(f"  {metric} per round ours/kombu: "
-                  + " ".join(f"{o / k:.2f}" for o, k in zip(ours, kombu))
-                  + "   ours/raw: " + " ".join(f"{o / r:.2f}" for o, r in zip(ours, raw)))
+            series = {who: samples[who][metric] for who in SIDES}
+            print(f"  {metric} per round: " + "   ".join(
+                f"ours/{who}: " + " ".join(f"{o / x:.2f}" for o, x in zip(series["ours"], series[who]))
+                for who in others))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import struct
+import sys
 import time
 from typing import Any, Callable
 
@@ -180,17 +182,31 @@ def test_heartbeat_from_url_query(connect: Callable[..., Any], amqp_url: str) ->
 
 
 def test_socket_options_from_transport_options(connect: Callable[..., Any]) -> None:
+    # Values that differ from the driver's defaults (TCP_NODELAY 1,
+    # TCP_KEEPIDLE 60 s, TCP_USER_TIMEOUT 1 s), read back from the socket.
+    wanted = {socket.TCP_NODELAY: 0}
+    for name, value in (("TCP_KEEPIDLE", 123), ("TCP_USER_TIMEOUT", 4321)):
+        if hasattr(socket, name):
+            wanted[getattr(socket, name)] = value
     conn = connect(transport_options={
         "read_timeout": 7,
-        "write_timeout": 9,
-        "socket_settings": {socket.TCP_NODELAY: 1},
+        "write_timeout": 9.5,
+        "socket_settings": wanted,
         "client_properties": {"connection_name": "kpa-options"},
     })
     conn.connect()
     raw = conn.connection
     sock = raw.sock
-    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
-    assert raw.read_timeout == 7 and raw.write_timeout == 9
+    for option, value in wanted.items():
+        assert sock.getsockopt(socket.IPPROTO_TCP, option) == value, option
+    assert len(wanted) == 3 or sys.platform != "linux"
+    # read_timeout and write_timeout are the socket's SO_RCVTIMEO and SO_SNDTIMEO.
+    timeval = struct.Struct("ll")
+    assert timeval.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                                          timeval.size)) == (7, 0)
+    assert timeval.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                                          timeval.size)) == (9, 500_000)
+    assert raw.read_timeout == 7 and raw.write_timeout == 9.5
     assert raw.client_properties["connection_name"] == "kpa-options"
     # kombu's default client properties are kept next to ours.
     assert raw.client_properties["product"] == "py-amqp"

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 import amqp
+import kombu.exceptions
 import pytest
 from amqp import spec
 from amqp.serialization import dumps
@@ -268,5 +269,176 @@ def test_publish_timeout_on_a_stalled_broker(fault_proxy: Callable[[], Any]) -> 
             producer.publish(b"x" * 50_000_000, routing_key="nowhere", timeout=1)
         assert "timed out" in str(info.value)
         assert time.monotonic() - started < 10
+        assert isinstance(info.value.__cause__, OSError)
     finally:
         conn.collect()
+
+
+def test_publish_timeout_chains_the_socket_error_and_drops_the_connection(
+        fault_proxy: Callable[[], Any]) -> None:
+    proxy = fault_proxy()
+    conn = Connection(proxy.url("amqp", "//"))
+    try:
+        producer = conn.Producer()
+        producer.publish("small", routing_key="nowhere", timeout=5)
+        proxy.stall(seconds=20)
+        with pytest.raises(amqp.exceptions.RecoverableConnectionError) as info:
+            producer.publish(b"x" * 50_000_000, routing_key="nowhere", timeout=1)
+        assert isinstance(info.value.__cause__, socket.timeout)
+        # A frame may be half written: the connection is not used again.
+        assert not conn.connected
+        started = time.monotonic()
+        conn.close()
+        assert time.monotonic() - started < 1, "close must not talk to a broken stream"
+    finally:
+        conn.collect()
+
+
+# write_timeout (SO_SNDTIMEO) alone, with the kernel's TCP_USER_TIMEOUT (the
+# driver sets 1 s) out of the way; and with the driver's defaults, where
+# whichever of the two expires first ends the write.
+_WRITE_TIMEOUT_OPTIONS = {
+    "write_timeout": {"write_timeout": 1,
+                      "socket_settings": {getattr(socket, "TCP_USER_TIMEOUT", 18): 60_000}},
+    "write_timeout_driver_defaults": {"write_timeout": 1},
+}
+
+
+@pytest.mark.parametrize("case", sorted(_WRITE_TIMEOUT_OPTIONS))
+def test_write_timeout_expires_as_a_recoverable_connection_error(
+        fault_proxy: Callable[[], Any], case: str) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("SO_SNDTIMEO and TCP_USER_TIMEOUT behave so on Linux")
+    proxy = fault_proxy()
+    conn = Connection(proxy.url("amqp", "//"), transport_options=_WRITE_TIMEOUT_OPTIONS[case])
+    try:
+        producer = conn.Producer()
+        producer.publish("small", routing_key="nowhere")
+        # Bounded: a write that ignored write_timeout would complete when the
+        # stall ends, and the test would fail instead of hanging.
+        proxy.stall(seconds=25)
+        started = time.monotonic()
+        with pytest.raises(amqp.exceptions.RecoverableConnectionError) as info:
+            producer.publish(b"x" * 50_000_000, routing_key="nowhere")  # no timeout=
+        elapsed = time.monotonic() - started
+        assert elapsed < 15, f"the write took {elapsed:.1f}s"
+        assert "basic_publish: timed out" in str(info.value)
+        assert isinstance(info.value, tuple(conn.recoverable_connection_errors))
+        assert isinstance(info.value.__cause__, OSError), repr(info.value.__cause__)
+        assert not conn.connected
+        started = time.monotonic()
+        conn.close()
+        assert time.monotonic() - started < 1
+    finally:
+        conn.collect()
+
+
+def test_read_timeout_expires_and_loses_nothing(
+        fault_proxy: Callable[[], Any], names: Names, connect: Callable[..., Any],
+        drain: Any) -> None:
+    proxy = fault_proxy()
+    conn = Connection(proxy.url("amqp", "//"), transport_options={"read_timeout": 1})
+    try:
+        queue = Queue(names("q"), durable=False, auto_delete=False)
+        got: list[Any] = []
+        consumer = conn.Consumer(queue, callbacks=[lambda body, message: (got.append(body),
+                                                                          message.ack())])
+        consumer.consume()
+        # Bounded: a drain that ignored read_timeout would get the message when
+        # the stall ends, and the test would fail instead of hanging.
+        proxy.stall(seconds=5)
+        connect().Producer().publish("late", routing_key=queue.name)  # straight to the broker
+        started = time.monotonic()
+        with pytest.raises(tuple(conn.recoverable_connection_errors)) as info:
+            conn.drain_events()  # no timeout: only read_timeout ends the wait
+        elapsed = time.monotonic() - started
+        assert isinstance(info.value, socket.timeout), repr(info.value)
+        assert 0.8 <= elapsed < 4, f"read_timeout=1 expired after {elapsed:.1f}s"
+        assert got == []
+        # The connection is intact: the message arrives once the stall ends.
+        assert conn.connected
+        drain(conn, got, 1, timeout=20)
+        assert got == ["late"]
+    finally:
+        conn.collect()
+
+
+def _unacked(rabbitmqctl: Callable[..., str], vhost: str, queue: str) -> int:
+    out = rabbitmqctl("list_queues", "-p", vhost, "name", "messages_unacknowledged",
+                      "--no-table-headers", "-q")
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0] == queue:
+            return int(fields[1])
+    raise AssertionError(f"rabbitmqctl does not list {queue}: {out!r}")
+
+
+def test_broker_closing_connections_redelivers_the_unacked_messages(
+        vhost: str, names: Names, rabbitmqctl: Callable[..., str], drain: Any,
+        quiet: Any) -> None:
+    total, acked_first = 10, 3
+    conn = Connection(f"amqp://guest:guest@127.0.0.1:5672/{vhost}")
+    try:
+        queue = Queue(names("q"), durable=False, auto_delete=False)
+        producer = conn.Producer()
+        for i in range(total):
+            producer.publish({"i": i}, routing_key=queue.name, declare=[queue])
+        seen: list[Any] = []
+        acked: list[int] = []
+        held: list[int] = []
+
+        def ack_some(body: Any, message: Any) -> None:
+            seen.append(body)
+            assert not message.delivery_info["redelivered"]
+            if len(acked) < acked_first:
+                message.ack()
+                acked.append(body["i"])
+            else:
+                held.append(body["i"])  # never acked
+
+        consumer = conn.Consumer(queue, callbacks=[ack_some], prefetch_count=total)
+        consumer.consume()
+        drain(conn, seen, total)
+        assert acked == list(range(acked_first)) and held == list(range(acked_first, total))
+        # A round trip on the consumer's channel: the broker has the acks.
+        assert consumer.channel.queue_declare(queue.name, passive=True).message_count == 0
+        deadline = time.monotonic() + 10
+        while _unacked(rabbitmqctl, vhost, queue.name) != len(held):
+            assert time.monotonic() < deadline, "the broker does not hold the unacked messages"
+            time.sleep(0.1)
+
+        rabbitmqctl("close_all_connections", "-p", vhost, "kpa test: unacked messages")
+        deadline = time.monotonic() + 10
+        with pytest.raises(tuple(conn.recoverable_connection_errors)) as info:
+            while time.monotonic() < deadline:
+                conn.drain_events(timeout=0.5)
+        assert isinstance(info.value, amqp.exceptions.ConnectionForced), repr(info.value)
+        assert isinstance(info.value, kombu.exceptions.ConnectionError)
+
+        conn.ensure_connection(max_retries=3, interval_start=0.2)
+        again: list[tuple[int, bool]] = []
+
+        def ack_all(body: Any, message: Any) -> None:
+            again.append((body["i"], message.delivery_info["redelivered"]))
+            message.ack()
+
+        consumer.callbacks = [ack_all]
+        consumer.revive(conn.channel())
+        consumer.consume()
+        # Requeued messages keep their place ahead of a new one: once the new
+        # one arrives, every message that came back has been seen.
+        conn.Producer().publish({"i": total}, routing_key=queue.name)
+        drain(conn, again, len(held) + 1)
+        assert quiet(conn, 0.5), f"more messages than expected: {again}"
+        assert again[-1] == (total, False)
+        back = dict(again[:-1])
+        assert sorted(back) == held, "held messages were lost or acked ones came back"
+        assert all(back.values()), f"redelivered must be set: {back}"
+        assert not set(back) & set(acked)
+        assert consumer.channel.queue_declare(queue.name, passive=True).message_count == 0
+        deadline = time.monotonic() + 10
+        while _unacked(rabbitmqctl, vhost, queue.name) != 0:
+            assert time.monotonic() < deadline, "acks of the redelivered messages are missing"
+            time.sleep(0.1)
+    finally:
+        conn.close()

@@ -271,3 +271,38 @@ def test_external_login_without_a_client_certificate_is_refused(
     text = str(info.value)
     assert "EXTERNAL" in text
     assert "certificate" in text.lower()
+
+
+def test_write_timeout_over_tls_is_a_recoverable_connection_error(
+        node: RabbitMQNode, certificates: dict[str, str]) -> None:
+    import socket
+
+    import amqp
+    from helpers.faultproxy import FaultProxy
+
+    assert node.tls_port is not None
+    # The kernel's TCP_USER_TIMEOUT (1 s by the driver) out of the way: only
+    # write_timeout (SO_SNDTIMEO) ends the write.
+    options = {"write_timeout": 1,
+               "socket_settings": {getattr(socket, "TCP_USER_TIMEOUT", 18): 60_000}}
+    with FaultProxy(("127.0.0.1", node.tls_port)) as proxy:
+        conn = Connection(proxy.url("amqps", "//"), connect_timeout=5,
+                          ssl={"ca_certs": certificates["ca.pem"], "server_hostname": "localhost"},
+                          transport_options=options)
+        try:
+            producer = conn.Producer()
+            producer.publish("small", routing_key="nowhere")
+            proxy.stall(seconds=30)  # a write that ignored write_timeout would end then
+            started = time.monotonic()
+            with pytest.raises(amqp.exceptions.RecoverableConnectionError) as info:
+                producer.publish(b"x" * 50_000_000, routing_key="nowhere")
+            assert time.monotonic() - started < 20
+            assert "timed out" in str(info.value)
+            assert isinstance(info.value.__cause__, OSError), repr(info.value.__cause__)
+            assert not conn.connected
+            # No TLS close_notify (nor connection.close) into the stalled socket.
+            started = time.monotonic()
+            conn.close()
+            assert time.monotonic() - started < 1
+        finally:
+            conn.collect()

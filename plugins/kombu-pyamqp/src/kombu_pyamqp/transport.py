@@ -20,6 +20,21 @@ Differences from kombu 5.x's pyamqp transport:
 * An empty message body is ``b""`` (kombu gave the driver's ``""``).
 * Reads are buffered (one ``recv`` for many frames) and publish/ack bypass the
   driver's per-call promise objects; the wire protocol is unchanged.
+* A publish whose write times out (``timeout=``, ``write_timeout`` or the
+  kernel's ``TCP_USER_TIMEOUT``) raises the driver's
+  :exc:`~amqp.exceptions.RecoverableConnectionError` as kombu does, also when
+  the driver let a bare ``BlockingIOError`` through, and the connection is
+  marked disconnected (a frame may be half written): closing it (or one of its
+  channels) then closes the socket without a word to the broker.
+* ``drain_events`` ignores keyword arguments other than ``timeout`` (kombu
+  handed them to the driver, which rejected them).
+* ``Connection.get_manager()`` is kombu-core's base management object (no
+  pyrabbit client), and the host name ``localhost`` is dialled as
+  ``127.0.0.1`` without being rewritten in the :class:`kombu.Connection`.
+
+Importing this module makes the driver's ``ChannelError``, ``ConnectionError``
+and ``ResourceError`` subclasses of kombu-core's classes of the same names
+(in kombu 5.x those *are* the driver's classes): see :func:`adopt_kombu_exceptions`.
 """
 
 from __future__ import annotations
@@ -32,6 +47,7 @@ from struct import Struct
 from typing import Any, Callable
 
 import amqp
+from amqp import exceptions as _amqp_exceptions
 from amqp import spec
 from amqp.exceptions import AccessRefused as _AMQPAccessRefused
 from amqp.exceptions import ConnectionError as _AMQPConnectionError
@@ -44,6 +60,7 @@ from kombu.exceptions import AccessRefused
 from kombu.exceptions import ChannelError as KombuChannelError
 from kombu.exceptions import ConnectionError as KombuConnectionError
 from kombu.exceptions import RecoverableConnectionError as KombuRecoverableConnectionError
+from kombu.exceptions import ResourceError as KombuResourceError
 from kombu.message import Message as _BaseMessage
 from kombu.transport import base
 from kombu.utils.text import version_string_as_tuple
@@ -54,7 +71,8 @@ try:
 except ImportError:  # pragma: no cover - Windows
     poll = None  # type: ignore[assignment,misc]
 
-__all__ = ("Channel", "Connection", "Message", "SSLTransport", "Transport")
+__all__ = ("Channel", "Connection", "Message", "SSLTransport", "Transport",
+           "adopt_kombu_exceptions")
 
 DEFAULT_PORT = 5672
 DEFAULT_SSL_PORT = 5671
@@ -75,6 +93,39 @@ _unpack_header = _frame_header.unpack_from
 # mandatory, immediate): most applications publish to a handful of targets.
 _publish_args: dict[tuple[Any, ...], bytes] = {}
 _PUBLISH_ARGS_MAX = 4096
+
+#: The driver's exception classes and the kombu-core classes they must also be.
+_ADOPTED_EXCEPTIONS: tuple[tuple[type[BaseException], type[BaseException]], ...] = (
+    (_amqp_exceptions.ConnectionError, KombuConnectionError),
+    (_amqp_exceptions.ChannelError, KombuChannelError),
+    (_amqp_exceptions.ResourceError, KombuResourceError),
+)
+
+
+def adopt_kombu_exceptions() -> None:
+    """Make the driver's exception classes subclasses of kombu-core's.
+
+    In kombu 5.x ``kombu.exceptions.ChannelError``, ``ConnectionError`` and
+    ``ResourceError`` are the ``amqp`` library's classes, so
+    ``except kombu.exceptions.ChannelError`` catches the driver's
+    ``PreconditionFailed``.  kombu-core has classes of its own (``import
+    kombu`` does not import ``amqp``); this adds each one as an extra base of
+    the driver's class of the same name, so ``except`` clauses and
+    ``isinstance`` see the driver's exceptions (and every subclass) as
+    kombu's.  The driver's own bases come first in the method resolution
+    order, so its ``__init__`` and ``__str__`` are unchanged.  Idempotent;
+    called when this module is imported.
+
+    The driver's ``ResourceError`` (reply code 506) is a connection error;
+    kombu-core's ``ResourceError`` is a ``ChannelError``, so the driver's one
+    is an instance of both.
+    """
+    for driver_cls, kombu_cls in _ADOPTED_EXCEPTIONS:
+        if not issubclass(driver_cls, kombu_cls):
+            driver_cls.__bases__ = (*driver_cls.__bases__, kombu_cls)
+
+
+adopt_kombu_exceptions()
 
 _RABBITMQ_QUEUE_ARGUMENTS: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
     "expires": ("x-expires", maybe_s_to_ms),
@@ -143,6 +194,16 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         # kombu's Producer looks for this key before adding its on_return.
         self.events.setdefault("basic_return", set())
 
+    def close(self, reply_code: int = 0, reply_text: str = "",
+              method_sig: tuple[int, int] = (0, 0), argsig: str = "BsBB") -> Any:
+        """Close the channel; only locally once the connection's socket failed."""
+        conn = self.connection
+        transport = conn._transport if conn is not None else None
+        if transport is not None and not transport.connected:
+            self.collect()  # a half-written frame may be on the wire: say nothing
+            return None
+        return amqp.Channel.close(self, reply_code, reply_text, method_sig, argsig)
+
     def prepare_message(self, body: Any, priority: int | None = None,
                         content_type: str | None = None,
                         content_encoding: str | None = None,
@@ -194,15 +255,20 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         write = conn._frame_writer
         if write is None:
             raise RecoverableConnectionError("basic_publish: connection closed")
-        if timeout is None:
-            write(1, self.channel_id, _BASIC_PUBLISH, args, msg)
-            return
         try:
-            with conn.transport.having_timeout(timeout):
+            if timeout is None:
                 write(1, self.channel_id, _BASIC_PUBLISH, args, msg)
-        except (socket.timeout, TimeoutError):
-            # The socket cannot be trusted after a partial write.
-            raise RecoverableConnectionError("basic_publish: timed out") from None
+            else:
+                with conn.transport.having_timeout(timeout):
+                    write(1, self.channel_id, _BASIC_PUBLISH, args, msg)
+        except (socket.timeout, BlockingIOError) as exc:
+            # ``timeout=`` or TCP_USER_TIMEOUT (socket.timeout), or the
+            # ``write_timeout`` socket option (SO_SNDTIMEO: EAGAIN).  A frame may
+            # be half written: the socket cannot be used any more.
+            transport = conn._transport
+            if transport is not None:
+                transport.connected = False
+            raise RecoverableConnectionError("basic_publish: timed out") from exc
 
     basic_publish = _basic_publish
 
@@ -335,6 +401,12 @@ class BufferedSSLTransport(_PendingMixin, _SSLTransport):  # type: ignore[misc]
         super().close()
         self._poller = None
 
+    def _shutdown_transport(self) -> None:
+        # No TLS close_notify over a socket that failed (or that holds a half
+        # written frame): the write could block until it times out.
+        if self.connected:
+            super()._shutdown_transport()
+
     def frame_ready(self) -> bool:
         rbuf = self._read_buffer
         if len(rbuf) < 7:
@@ -395,6 +467,11 @@ class Connection(amqp.Connection):  # type: ignore[misc]
               method_sig: tuple[int, int] = (0, 0), argsig: str = "BsBB") -> Any:
         transport = self._transport
         if transport is None:
+            return None
+        if not transport.connected:
+            # The socket failed (or a frame was half written): nothing can be
+            # said to the broker any more.
+            self.collect()
             return None
         sock = transport.sock
         if sock is not None:
@@ -561,7 +638,10 @@ class Transport(base.Transport):
 
     def drain_events(self, connection: _Conn, timeout: float | None = None,
                      **kwargs: Any) -> Any:
-        """Process one event; raise :exc:`socket.timeout` after ``timeout`` seconds."""
+        """Process one event; raise :exc:`socket.timeout` after ``timeout`` seconds.
+
+        Other keyword arguments are accepted and ignored.
+        """
         return connection.drain_events(timeout=timeout)
 
     def register_with_event_loop(self, connection: _Conn, loop: Any) -> None:
@@ -569,22 +649,31 @@ class Transport(base.Transport):
         loop.add_reader(connection.sock, self.on_readable, connection, loop)
 
     # -- heartbeats ------------------------------------------------------------
-    def heartbeat_check(self, connection: _Conn, rate: float = 2) -> None:
-        """Send a heartbeat when due; raise ConnectionForced if the broker went quiet."""
-        connection.heartbeat_tick(rate=rate)
+    def heartbeat_check(self, connection: _Conn, rate: float = 2) -> Any:
+        """Send a heartbeat when due; raise ConnectionForced if the broker went quiet.
+
+        Returns what the driver's ``heartbeat_tick`` returns, as kombu does.
+        """
+        return connection.heartbeat_tick(rate=rate)
 
     def get_heartbeat_interval(self, connection: _Conn) -> float:
         return connection.heartbeat  # type: ignore[no-any-return]
 
     # -- information -----------------------------------------------------------
     def qos_semantics_matches_spec(self, connection: _Conn) -> bool:
-        """False for RabbitMQ >= 3.3, where prefetch_count is per consumer."""
+        """Whether ``basic.qos`` means what the AMQP specification says.
+
+        False for RabbitMQ 3.3 up to 3.x, where ``prefetch_count`` applies per
+        consumer instead of per channel; True before 3.3 and from 4.0 on (global
+        QoS is gone from classic queues), and for other brokers, as in kombu.
+        """
         props = connection.server_properties
         if props.get("product") == "RabbitMQ":
-            version = props.get("version")
-            if not version:
+            version_str = props.get("version")
+            if not version_str:
                 return True
-            return version_string_as_tuple(version) < (3, 3)
+            version = version_string_as_tuple(version_str)
+            return version < (3, 3) or version >= (4, 0)
         return True
 
     @property
