@@ -235,6 +235,26 @@ def test_verification_off_only_when_asked(node: RabbitMQNode,
     assert sock.context.verify_mode == ssl.CERT_NONE
 
 
+def test_tls_options_in_the_url_query(node: RabbitMQNode, certificates: dict[str, str],
+                                      connections: list[Connection]) -> None:
+    from urllib.parse import quote
+
+    ca = quote(certificates["ca.pem"], safe="")
+    verified = _connect(connections,
+                        f"amqps://guest:guest@localhost:{node.tls_port}//?ssl_ca_certs={ca}")
+    assert _round_trip(verified).payload == {"over": "tls"}
+    assert verified.connection.sock.getpeercert()["subject"] == ((("commonName", "localhost"),),)
+    unverified = _connect(connections,
+                          f"amqps://guest:guest@127.0.0.1:{node.tls_port}//?ssl_cert_reqs=none")
+    assert _round_trip(unverified).payload == {"over": "tls"}
+    assert unverified.connection.sock.context.verify_mode == ssl.CERT_NONE
+    # the address is not the certificate's name: verified, but no host name check
+    no_name = _connect(connections, f"amqps://guest:guest@127.0.0.1:{node.tls_port}//"
+                                    f"?ssl_ca_certs={ca}&ssl_check_hostname=false")
+    assert _round_trip(no_name).payload == {"over": "tls"}
+    assert no_name.connection.sock.context.verify_mode == ssl.CERT_REQUIRED
+
+
 def test_external_login_with_a_client_certificate(node: RabbitMQNode,
                                                   certificates: dict[str, str],
                                                   connections: list[Connection]) -> None:

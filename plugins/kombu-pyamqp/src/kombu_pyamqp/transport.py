@@ -75,6 +75,11 @@ __all__ = ("Channel", "Connection", "Message", "SSLTransport", "Transport",
            "adopt_kombu_exceptions")
 
 DEFAULT_PORT = 5672
+
+#: TLS options of a URL's query (``?ssl_ca_certs=...``), by the driver's name.
+_URL_SSL_KEYS = {"ssl_ca_certs": "ca_certs", "ssl_certfile": "certfile",
+                 "ssl_keyfile": "keyfile", "ssl_cert_reqs": "cert_reqs",
+                 "ssl_ciphers": "ciphers", "ssl_server_hostname": "server_hostname"}
 DEFAULT_SSL_PORT = 5671
 
 #: Bytes asked of ``recv`` at a time by the buffered transports.
@@ -594,7 +599,13 @@ class Transport(base.Transport):
         if not ssl:
             return ssl
         opts = dict(ssl) if isinstance(ssl, dict) else {}
-        if opts.get("server_hostname") is None and opts.get("cert_reqs") != _ssl.CERT_NONE:
+        # A URL's ?ssl_ca_certs=...&ssl_cert_reqs=none arrive with kombu's
+        # "ssl_" prefix (redis-py's names); the driver takes the bare ones.
+        check_hostname = opts.pop("ssl_check_hostname", True)
+        for key in [key for key in opts if key in _URL_SSL_KEYS]:
+            opts.setdefault(_URL_SSL_KEYS[key], opts.pop(key))
+        if (check_hostname and opts.get("server_hostname") is None
+                and opts.get("cert_reqs") != _ssl.CERT_NONE):
             opts["server_hostname"] = hostname
         return opts or True
 
