@@ -176,3 +176,48 @@ def test_basic_get_records_and_acks(connect: Any, names: Any, raw: Any) -> None:
     message.ack()
     assert raw.hlen(connect.prefix + "unacked") == 0
     assert queue(conn.default_channel).get() is None
+
+
+def _bad_base64(tag: str, queue: str) -> str:
+    """A valid kombu envelope whose base64 body cannot be decoded."""
+    return json.dumps({
+        "body": "!!!not-base64", "content-encoding": "utf-8", "content-type": "application/json",
+        "headers": {}, "properties": {
+            "delivery_tag": tag, "body_encoding": "base64", "delivery_mode": 2, "priority": 0,
+            "delivery_info": {"exchange": "", "routing_key": queue}}})
+
+
+def test_undecodable_body_is_moved_aside_and_consuming_goes_on(
+        connect: Any, names: Any, raw: Any, caplog: Any, drain: Any, quiet: Any) -> None:
+    conn = connect()
+    queue = Queue(names("q"))
+    key = connect.prefix + queue.name
+    Producer(conn).publish("good", routing_key=queue.name, declare=[queue])
+    bad = _bad_base64(names("tag"), queue.name)
+    raw.rpush(key, bad)  # consumed first
+    got: list[Any] = []
+    with caplog.at_level(logging.ERROR, logger="kombu.transport.redis"):
+        with Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())]):
+            drain(conn, got, 1)  # raises if the error escapes drain_events
+            assert quiet(conn)
+    assert got == ["good"]
+    assert raw.lrange(key + SEP + "rejected", 0, -1) == [bad.encode()]
+    assert "cannot decode the body" in caplog.text and "Invalid base64" in caplog.text
+    assert raw.hlen(connect.prefix + "unacked") == 0
+    assert raw.zcard(connect.prefix + "unacked_index") == 0
+    conn.close()
+    assert raw.llen(key) == 0  # not put back on close either
+
+
+def test_basic_get_skips_an_undecodable_body(connect: Any, names: Any, raw: Any) -> None:
+    conn = connect()
+    queue = Queue(names("q"))
+    key = connect.prefix + queue.name
+    Producer(conn).publish("good", routing_key=queue.name, declare=[queue])
+    bad = _bad_base64(names("tag"), queue.name)
+    raw.rpush(key, bad)
+    message = queue(conn.default_channel).get()
+    assert message is not None and message.payload == "good"
+    message.ack()
+    assert raw.lrange(key + SEP + "rejected", 0, -1) == [bad.encode()]
+    assert raw.hlen(connect.prefix + "unacked") == 0

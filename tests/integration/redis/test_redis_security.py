@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from kombu import Connection
-from kombu.exceptions import AccessRefused
+from kombu.exceptions import AccessRefused, OperationalError
 
 pytestmark = pytest.mark.redis
 
@@ -60,7 +60,7 @@ def test_acl_user(redis_server: Any) -> None:
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: Any) -> dict[str, Path]:
-    """A certificate authority and a server certificate for 127.0.0.1."""
+    """A certificate authority, a server certificate for 127.0.0.1 and a client certificate."""
     if shutil.which("openssl") is None:
         pytest.skip("the openssl command is not installed")
     d = tmp_path_factory.mktemp("tls")
@@ -75,20 +75,37 @@ def certs(tmp_path_factory: Any) -> dict[str, Path]:
     (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
         "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "server.crt")
-    return {name: d / f"{name}" for name in ("ca.crt", "server.crt", "server.key")}
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kombu-test-client",
+        "-keyout", "client.key", "-out", "client.csr")
+    (d / "client.cnf").write_text("extendedKeyUsage=clientAuth\n")
+    run("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "client.cnf", "-out", "client.crt")
+    return {name: d / f"{name}" for name in ("ca.crt", "server.crt", "server.key",
+                                              "client.crt", "client.key")}
 
 
-@pytest.fixture
-def tls_server(redis_server: Any, certs: dict[str, Path]) -> Any:
+def _start_tls(redis_server: Any, certs: dict[str, Path], auth_clients: str) -> Any:
     try:
         return redis_server("--tls-cert-file", str(certs["server.crt"]),
                             "--tls-key-file", str(certs["server.key"]),
                             "--tls-ca-cert-file", str(certs["ca.crt"]),
-                            "--tls-auth-clients", "no", tls=True)
+                            "--tls-auth-clients", auth_clients, tls=True)
     except RuntimeError as exc:
         if "tls" in str(exc).lower() and "not" in str(exc).lower():
             pytest.skip(f"redis-server was built without TLS: {exc}")
         raise
+
+
+@pytest.fixture
+def tls_server(redis_server: Any, certs: dict[str, Path]) -> Any:
+    """A TLS server that does not ask clients for certificates."""
+    return _start_tls(redis_server, certs, "no")
+
+
+@pytest.fixture
+def mtls_server(redis_server: Any, certs: dict[str, Path]) -> Any:
+    """A TLS server that requires a client certificate signed by the test CA."""
+    return _start_tls(redis_server, certs, "yes")
 
 
 def test_tls_verified_with_the_ca(tls_server: Any, certs: dict[str, Path]) -> None:
@@ -119,3 +136,55 @@ def test_tls_verification_off_when_asked(tls_server: Any) -> None:
     with Connection(f"rediss://127.0.0.1:{tls_server.port}/0",
                     ssl={"ssl_cert_reqs": ssl.CERT_NONE}) as conn:
         _roundtrip(conn)
+
+
+def test_tls_client_certificate(mtls_server: Any, certs: dict[str, Path]) -> None:
+    url = f"rediss://127.0.0.1:{mtls_server.port}/0"
+    ca, cert, key = (str(certs[n]) for n in ("ca.crt", "client.crt", "client.key"))
+    with Connection(url, ssl={"ssl_ca_certs": ca, "ssl_certfile": cert,
+                              "ssl_keyfile": key}) as conn:
+        _roundtrip(conn)
+        # Consuming uses connections of its own (the waiter): certified too.
+        with conn.SimpleQueue("kr-mtls") as queue:
+            queue.put("blocking")
+            message = queue.get(timeout=5)
+            assert message.payload == "blocking"
+            message.ack()
+    with Connection(f"{url}?ssl_ca_certs={ca}&ssl_certfile={cert}&ssl_keyfile={key}") as conn:
+        _roundtrip(conn)
+    with Connection(url, ssl={"ssl_ca_certs": ca}) as conn:  # no client certificate
+        # The server refuses the handshake (how the client sees that varies).
+        with pytest.raises(OperationalError):
+            conn.ensure_connection(max_retries=0)
+
+
+def test_credential_provider(redis_server: Any) -> None:
+    import redis
+
+    server = redis_server("--user", "alice", "on", ">alice-pw", "~*", "&*", "+@all",
+                          "--user", "default", "off")
+    url = f"redis://127.0.0.1:{server.port}/0"
+    provider = redis.UsernamePasswordCredentialProvider("alice", "alice-pw")
+    with Connection(url, transport_options={"credential_provider": provider}) as conn:
+        _roundtrip(conn)
+        with conn.SimpleQueue("kr-provider") as queue:  # the waiter authenticates too
+            queue.put("x")
+            message = queue.get(timeout=5)
+            message.ack()
+    with Connection(url, credential_provider=provider) as conn:  # kombu's Connection argument
+        _roundtrip(conn)
+    wrong = redis.UsernamePasswordCredentialProvider("alice", "nope")
+    with Connection(url, transport_options={"credential_provider": wrong}) as conn:
+        start = time.monotonic()
+        with pytest.raises(AccessRefused, match="credential provider") as info:
+            conn.ensure_connection(max_retries=3, interval_start=1)
+        assert time.monotonic() - start < 1.0
+        assert "nope" not in str(info.value)
+    # The provider's credentials replace those of the URL: a provider class
+    # named by its dotted path, instantiated without arguments, has none.
+    with Connection(f"redis://alice:alice-pw@127.0.0.1:{server.port}/0", transport_options={
+            "credential_provider": "redis.credentials.UsernamePasswordCredentialProvider"}) as conn:
+        with pytest.raises(AccessRefused):
+            conn.connect()
+    with pytest.raises(ValueError, match="CredentialProvider"):
+        Connection(url, transport_options={"credential_provider": object()}).connect()

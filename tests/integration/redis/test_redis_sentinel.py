@@ -89,3 +89,84 @@ def test_publish_and_consume_continue_after_failover(sentinels: dict[str, Any],
         assert message is not None and message.payload == "after"
         message.ack()
     assert redis.Redis(port=new_port).llen(queue.name) == 0
+
+
+@pytest.mark.timeout(90)
+def test_a_blocked_consumer_rides_out_a_failover(sentinels: dict[str, Any], names: Any) -> None:
+    """A consumer waiting in drain_events when the master fails over.
+
+    It may see connection errors (recoverable: the same connection drains
+    again, as Celery's consumer loop does), then consumes from the new
+    master; the message it held unacknowledged is not lost.
+    """
+    import threading
+
+    import redis
+    from kombu import Consumer
+
+    url = ";".join(f"sentinel://127.0.0.1:{p}" for p in sentinels["sentinels"])
+    queue = Queue(names("q"))
+    options = {"master_name": MASTER, "visibility_timeout": 2, "unacked_restore_interval": 0.2}
+    with Connection(url, transport_options=options) as conn, \
+            Connection(url, transport_options=options) as pub:
+        producer = Producer(pub)
+        publish = pub.ensure(producer, producer.publish, max_retries=40, interval_start=0.2,
+                             interval_step=0.2, interval_max=1)
+        publish("before", routing_key=queue.name, declare=[queue])
+        got: list[str] = []
+        errors: list[BaseException] = []
+        held: list[Any] = []
+
+        def on_message(body: Any, message: Any) -> None:
+            got.append(body)
+            if body == "before":
+                held.append(message)  # unacknowledged across the failover
+            else:
+                message.ack()
+
+        sentinel = redis.Redis(port=sentinels["sentinels"][0])
+        new_port = sentinels["replica"].port
+        master = redis.Redis(port=sentinels["master"].port)
+
+        def fail_over() -> None:
+            time.sleep(1)  # the consumer is blocked in drain_events by then
+            sentinel.execute_command("SENTINEL", "FAILOVER", MASTER)
+            _wait(lambda: master.info("replication")["role"] == "slave", 30,
+                  "the old master to be demoted")
+            publish("after", routing_key=queue.name)
+
+        thread = threading.Thread(target=fail_over)
+        with Consumer(conn, [queue], callbacks=[on_message], prefetch_count=10):
+            conn.drain_events(timeout=5)
+            assert got == ["before"]
+            thread.start()
+            deadline = time.monotonic() + 60
+            while "after" not in got:
+                assert time.monotonic() < deadline, f"got {got}, errors {errors[-3:]}"
+                try:
+                    conn.drain_events(timeout=1)
+                except TimeoutError:
+                    pass
+                except conn.connection_errors as exc:
+                    errors.append(exc)
+                    time.sleep(0.2)
+            thread.join(30)
+            assert not thread.is_alive()
+            assert redis.Redis(port=new_port).info("replication")["role"] == "master"
+            assert len(errors) < 20, errors
+            # Acked on the new master, whose copy of the record came by replication.
+            held[0].ack()
+            got_back: list[str] = []
+            end = time.monotonic() + 3
+            while time.monotonic() < end:
+                try:
+                    conn.drain_events(timeout=0.5)
+                except TimeoutError:
+                    pass
+                except conn.connection_errors as exc:
+                    errors.append(exc)
+            got_back = [b for b in got if b == "before"]
+        assert got_back == ["before"], f"'before' delivered {len(got_back)} times"
+    new_master = redis.Redis(port=new_port)
+    assert new_master.hlen("unacked") == 0
+    assert new_master.llen(queue.name) == 0

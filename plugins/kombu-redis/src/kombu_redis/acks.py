@@ -3,16 +3,21 @@
 A delivered message is recorded by the pop script (see
 :mod:`kombu_redis.scripts`); this module acknowledges, requeues and restores
 those records.  Restores are compare-and-swaps, so a late ack or a second
-restorer never duplicates a message.  A live channel refreshes the index
-entries of the messages it holds, so only the messages of consumers that
-died are restored after ``visibility_timeout`` (kombu restored those of
-live consumers too, celery #5935), and every expired one is restored,
-batch after batch (kombu restored a fixed number per pass, #164, #2558).
+restorer never duplicates a message.  While a process holds messages (fetched
+or delivered, not acknowledged), a thread of its own (:class:`Refresher`)
+refreshes their index entries, even while a callback runs for longer than
+``visibility_timeout``; so only the messages of processes that died (or lost
+Redis) are restored after ``visibility_timeout`` (kombu restored those of
+live consumers too, celery #5935), and every expired one is restored, batch
+after batch (kombu restored a fixed number per pass, #164, #2558).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import weakref
 from itertools import chain
 from time import monotonic, time
 from typing import TYPE_CHECKING, Any
@@ -24,10 +29,10 @@ from kombu.utils.json import dumps, loads
 from kombu_redis.scripts import RESTORE, UNLOCK
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kombu_redis.transport import Channel
+    from kombu_redis.transport import Channel, Transport
 
-__all__ = ("ACK_CHUNK", "QoS", "housekeeping", "restore_tags", "restore_visible",
-           "return_buffered", "route_for_restore")
+__all__ = ("ACK_CHUNK", "QoS", "Refresher", "held_tags", "housekeeping", "refresh_held",
+           "restore_tags", "restore_visible", "return_buffered", "route_for_restore")
 
 logger = logging.getLogger("kombu.transport.redis")
 
@@ -80,25 +85,170 @@ class QoS(virtual.QoS):
         restore_visible(self.channel)
 
 
+#: The refresher's shortest period (seconds), whatever the visibility timeout.
+MIN_REFRESH_PERIOD = 0.05
+#: Seconds close waits for the refresher thread to end.
+REFRESHER_JOIN_TIMEOUT = 5.0
+
+
+def held_tags(channel: Channel) -> list[Any]:
+    """Tags of the messages ``channel`` holds: delivered and not acked, or fetched.
+
+    Safe from another thread: the containers are copied in one C-level step
+    (a concurrent change at worst leaves a tag for the next pass).
+    """
+    if not channel.ack_emulation or channel.closed:
+        return []
+    held: list[Any] = []
+    qos = channel._qos
+    if qos is not None:
+        for _ in range(3):
+            try:
+                delivered = list(qos._delivered)
+                dirty = set(qos._dirty)
+                break
+            except RuntimeError:  # changed size while copied: copy again
+                continue
+        else:
+            delivered, dirty = [], set()
+        held = [t for t in delivered if t not in dirty]
+    held.extend(tag for _, _, tag in list(channel._buffer) if tag)
+    return held
+
+
+def refresh_held(channel: Channel, tags: list[Any], own: bool = False) -> None:
+    """Set the index score of ``tags`` to now (only tags still recorded: XX)."""
+    if not tags:
+        return
+    now = time()
+    for i in range(0, len(tags), ACK_CHUNK):
+        chunk = tags[i:i + ACK_CHUNK]
+        if own:
+            channel._call("ZADD", channel._index, "XX",
+                          *chain.from_iterable((repr(now), t) for t in chunk))
+        else:
+            channel.client.zadd(channel._index, dict.fromkeys(chunk, now), xx=True)
+
+
 def housekeeping(channel: Channel) -> None:
-    """Refresh the index of held messages; restore those of dead consumers."""
+    """Refresh held messages and bindings; restore the messages of dead consumers."""
     interval = max(min(channel.unacked_restore_interval, channel.visibility_timeout / 4), 0.01)
     channel._next_housekeeping = monotonic() + interval
-    if not channel.ack_emulation or not channel._list_queues:
+    if not channel._list_queues:
         return
-    held: list[Any] = [t for t in channel.qos._delivered if t not in channel.qos._dirty]
-    for _, raw, recorded in channel._buffer:
-        if recorded:
-            try:
-                held.append(loads(raw)["properties"]["delivery_tag"])
-            except (ValueError, TypeError, KeyError):
-                pass
-    if held:
-        now = repr(time())
-        for i in range(0, len(held), ACK_CHUNK):
-            channel._call("ZADD", channel._index, "XX",
-                          *chain.from_iterable((now, t) for t in held[i:i + ACK_CHUNK]))
+    channel.maybe_refresh_binding_expiry()
+    if not channel.ack_emulation:
+        return
+    refresh_held(channel, held_tags(channel), own=True)
     restore_visible(channel)
+
+
+class Refresher:
+    """Keeps the index entries of the messages a transport holds fresh.
+
+    A daemon thread runs while a channel of the transport holds messages
+    that are recorded as unacknowledged (fetched and not yet delivered, or
+    delivered and not yet acknowledged).  Every quarter of the visibility
+    timeout it sets their index score to the current time, so no restorer
+    takes them while this process is alive, however long a callback runs
+    or however long the application goes without draining events.  The
+    thread ends when nothing is held (started again by the next fetch), when
+    the transport closes, or when the transport is garbage collected; it
+    does not survive a fork.  A process that is alive but hung keeps its
+    messages; only a process that died (or lost Redis) has them restored.
+    """
+
+    _all: weakref.WeakSet[Refresher] = weakref.WeakSet()
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = weakref.ref(transport)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._all.add(self)
+
+    @property
+    def running(self) -> bool:
+        """Whether the refresher thread is alive."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def ensure(self) -> None:
+        """Start the thread unless it runs (call after recording messages)."""
+        with self._lock:
+            thread = self._thread
+            if thread is not None and thread.is_alive() and not self._stop.is_set():
+                return
+            self._stop = stop = threading.Event()
+            self._thread = thread = threading.Thread(
+                target=self._run, args=(stop,), name="kombu-redis-refresher", daemon=True)
+            thread.start()
+
+    def stop(self) -> None:
+        """End the thread (bounded wait); a later ensure() starts a new one."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stop.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(REFRESHER_JOIN_TIMEOUT)
+
+    def _period(self) -> float:
+        """A quarter of the shortest visibility timeout of the transport's channels."""
+        transport = self._transport()
+        channels: list[Channel] = list(transport.channels) if transport else []  # type: ignore[arg-type]
+        timeouts = [c.visibility_timeout for c in channels]
+        return max(min(timeouts, default=0) / 4, MIN_REFRESH_PERIOD)
+
+    def _work(self, stop: threading.Event) -> list[tuple[Channel, list[Any]]] | None:
+        """The held tags of each channel; None (thread forgotten) if none holds any.
+
+        Runs under the lock that ensure() takes, so a fetch that happens
+        after this found nothing finds no thread and starts one.
+        """
+        transport = self._transport()
+        with self._lock:
+            if transport is None or stop.is_set():
+                return None
+            work = []
+            channels: list[Channel] = list(transport.channels)  # type: ignore[arg-type]
+            for channel in channels:
+                tags = held_tags(channel)
+                if tags:
+                    work.append((channel, tags))
+            if not work:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+                return None
+            return work
+
+    def _run(self, stop: threading.Event) -> None:
+        failing = False
+        while not stop.wait(self._period()):
+            work = self._work(stop)
+            if work is None:
+                return
+            for channel, tags in work:
+                try:
+                    refresh_held(channel, tags)
+                except Exception as exc:  # noqa: BLE001 - tried again next period
+                    (logger.debug if failing else logger.warning)(
+                        "Could not refresh the visibility of %d held message(s): %r",
+                        len(tags), exc)
+                    failing = True
+                else:
+                    failing = False
+            del work
+
+
+def _after_fork_in_child() -> None:
+    for refresher in list(Refresher._all):
+        refresher._lock = threading.Lock()
+        refresher._thread = None
+        refresher._stop = threading.Event()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def restore_visible(channel: Channel) -> None:
@@ -187,15 +337,10 @@ def return_buffered(channel: Channel, queue: str | None = None) -> None:
     raws: dict[Any, Any] = {}
     sources: dict[Any, str] = {}
     plain: list[tuple[str, Any]] = []
-    for q, raw, recorded in reversed(back):  # newest first: order is kept
-        if not recorded:
+    for q, raw, tag in reversed(back):  # newest first: order is kept
+        if not tag:
             if raw is not None and q not in channel.active_fanout_queues:
                 plain.append((q, raw))
-            continue
-        try:
-            tag = loads(raw)["properties"]["delivery_tag"]
-        except (ValueError, TypeError, KeyError):
-            plain.append((q, raw))
             continue
         raws[tag] = raw
         sources[tag] = q

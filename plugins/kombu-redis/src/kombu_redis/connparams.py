@@ -20,8 +20,8 @@ from kombu.exceptions import AccessRefused
 from kombu.exceptions import ConnectionError as KombuConnectionError
 from redis import exceptions as rexc
 
-__all__ = ("TLSVerificationError", "connect_error", "connparams", "prepare_virtual_host",
-           "ssl_params")
+__all__ = ("TLSVerificationError", "connect_error", "connparams", "credential_provider",
+           "prepare_virtual_host", "ssl_params")
 
 DEFAULT_DB = 0
 _HAS_PROTOCOL = redis.VERSION >= (5,)
@@ -132,7 +132,31 @@ def connparams(channel: Any) -> dict[str, Any]:
         if parts.password:
             params["password"] = unquote(parts.password)
     params["db"] = prepare_virtual_host(client.virtual_host)
+    provider = credential_provider(channel)
+    if provider is not None:
+        # As kombu 5.x: the provider's credentials replace those of the URL.
+        params["credential_provider"] = provider
+        params.pop("username", None)
+        params.pop("password", None)
     return params
+
+
+def credential_provider(channel: Any) -> Any:
+    """The redis.CredentialProvider of ``Connection(credential_provider=...)``
+    or of the ``credential_provider`` transport option (an instance, or the
+    dotted name of a class to instantiate), else None."""
+    provider = getattr(channel.connection.client, "credential_provider", None) \
+        or channel.credential_provider
+    if not provider:
+        return None
+    if isinstance(provider, str):
+        from kombu.utils.imports import symbol_by_name
+
+        provider = symbol_by_name(provider)()
+    if not isinstance(provider, redis.CredentialProvider):
+        raise ValueError(f"credential_provider must be a redis.CredentialProvider (or the "
+                         f"dotted name of its class), not {type(provider).__name__}")
+    return provider
 
 
 def connect_error(channel: Any, exc: BaseException) -> BaseException:
@@ -141,6 +165,11 @@ def connect_error(channel: Any, exc: BaseException) -> BaseException:
     where = f"{client.hostname or '127.0.0.1'}:{client.port or channel.connection.default_port}"
     if isinstance(exc, (rexc.AuthenticationError, rexc.AuthorizationError,
                         rexc.NoPermissionError)):
+        if credential_provider(channel) is not None:
+            return AccessRefused(
+                f"Redis at {where} refused the credentials of the credential provider "
+                f"({exc}). Check what it returns (or the ACL rules of that user); retrying "
+                "will not help.")
         user = client.userid or "default"
         return AccessRefused(
             f"Redis at {where} refused the credentials of user {user!r} ({exc}). Check the "

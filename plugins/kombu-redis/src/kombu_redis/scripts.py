@@ -10,10 +10,17 @@ trips, which closes the windows in which a message could be lost:
   ack never duplicate a message).
 * :data:`ROUTE` reads the binding set of a direct or topic exchange and
   pushes the message to every matching queue, saving a round trip.
+* :data:`REFRESH_BINDING` and :data:`SWEEP_BINDINGS` are kombu 5.7's own
+  scripts for the bindings of queues with ``x-expires``.
 
 The record format is kombu's: ``unacked`` maps a delivery tag to the JSON
 text ``[payload, exchange, routing_key]`` and ``unacked_index`` scores each
-tag with the time it was delivered.  Scripts never re-encode a payload
+tag with the time it was delivered.  :data:`POP` writes ``[payload, "",
+queue]``, the anonymous exchange and the name of the queue the message came
+from, so a restore (ours or kombu's, which routes an anonymous-exchange
+record to the queue named by its routing key) puts the message back into
+that one queue; the payload keeps its own ``delivery_info`` (the exchange
+and routing key it was published with).  Scripts never re-encode a payload
 (Lua's cjson would turn ``[]`` into ``{}`` and round large integers); the
 record is built by concatenating the payload text as stored.
 """
@@ -23,7 +30,7 @@ from __future__ import annotations
 from hashlib import sha1
 from typing import Any
 
-__all__ = ("POP", "RESTORE", "ROUTE", "UNLOCK", "Script")
+__all__ = ("POP", "REFRESH_BINDING", "RESTORE", "ROUTE", "SWEEP_BINDINGS", "UNLOCK", "Script")
 
 
 class Script:
@@ -43,16 +50,17 @@ class Script:
 #: KEYS: unacked hash, unacked index, then the queue keys, priority level
 #: major (all queues at the first step, then all at the next, ...).
 #: ARGV: now, max count, number of queues, per-queue record flags ('1'/'0'),
-#: round robin ('1') or drain in order ('0'), quarantine suffix, then the
+#: round robin ('1') or drain in order ('0'), quarantine suffix, the queue
+#: names (without the key prefix, as the records name them), then the
 #: delivery tags to acknowledge before popping.
-#: Returns a flat list: queue index (negative: quarantined, not counted in
-#: the max count), raw message.
+#: Returns a flat list of triples: queue index (negative: quarantined, not
+#: counted in the max count), raw message, delivery tag if recorded else ''.
 POP = Script(r"""
 local unacked, index = KEYS[1], KEYS[2]
 local now, limit, nq = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local flags, rr, qsuffix = ARGV[4], ARGV[5] == '1', ARGV[6]
-if #ARGV > 6 then
-  local tags = {unpack(ARGV, 7)}
+if #ARGV > 6 + nq then
+  local tags = {unpack(ARGV, 7 + nq)}
   redis.call('HDEL', unacked, unpack(tags))
   redis.call('ZREM', index, unpack(tags))
 end
@@ -79,28 +87,24 @@ local function take(i, key)
   local raw = redis.call('RPOP', key)
   if not raw then return false end
   local p = properties(raw)
-  local tag, ex, rk
-  if p then
-    tag = p.delivery_tag
-    if type(p.delivery_info) == 'table' then
-      ex, rk = p.delivery_info.exchange, p.delivery_info.routing_key
-    end
-  end
+  local tag = p and p.delivery_tag
+  local recorded = ''
   if type(tag) ~= 'string' then
     redis.call('LPUSH', KEYS[2 + i] .. qsuffix, raw)
     out[#out + 1] = -i
   else
     if string.byte(flags, i) == 49 then
-      if type(ex) ~= 'string' then ex = '' end
-      if type(rk) ~= 'string' then rk = '' end
+      -- [payload, "", queue]: restored to this queue, by kombu 5.x too.
       redis.call('HSET', unacked, tag,
-                 '[' .. raw .. ', ' .. cjson.encode(ex) .. ', ' .. cjson.encode(rk) .. ']')
+                 '[' .. raw .. ', "", ' .. cjson.encode(ARGV[6 + i]) .. ']')
       redis.call('ZADD', index, now, tag)
+      recorded = tag
     end
     out[#out + 1] = i
     n = n + 1
   end
   out[#out + 1] = raw
+  out[#out + 1] = recorded
   return true
 end
 local nkeys = #KEYS - 2
@@ -201,6 +205,35 @@ for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   end
 end
 return n
+""")
+
+#: kombu 5.7's script, verbatim (its wire format): adds member ARGV[1] to
+#: binding table KEYS[1] and raises exchange ARGV[2]'s deadline in the
+#: sorted set KEYS[2] to ARGV[3] ms from now, by the server clock.
+REFRESH_BINDING = Script("""
+redis.call('SADD', KEYS[1], ARGV[1])
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZADD', KEYS[2], 'GT', ms + tonumber(ARGV[3]), ARGV[2])
+""")
+
+#: kombu 5.7's script, verbatim: deletes up to ARGV[3] binding tables whose
+#: deadline in the sorted set KEYS[1] has passed.  ARGV[1] and ARGV[2] are
+#: the table and permanent-set keys without the exchange name.  A table
+#: whose permanent set still lists a queue without x-expires is kept, and
+#: only its deadline is dropped.
+SWEEP_BINDINGS = Script("""
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local overdue = redis.call(
+    'ZRANGEBYSCORE', KEYS[1], '-inf', ms, 'LIMIT', 0, tonumber(ARGV[3]))
+for _, exchange in ipairs(overdue) do
+    if redis.call('EXISTS', ARGV[2] .. exchange) == 0 then
+        redis.call('DEL', ARGV[1] .. exchange)
+    end
+    redis.call('ZREM', KEYS[1], exchange)
+end
+return #overdue
 """)
 
 #: KEYS: lock key.  ARGV: the holder's token.  Deletes the lock if held.

@@ -73,13 +73,13 @@ from kombu.transport import virtual
 from kombu.utils.json import dumps, loads
 from redis import exceptions as rexc
 
-from kombu_redis.acks import ACK_CHUNK, QoS, housekeeping, return_buffered
+from kombu_redis.acks import ACK_CHUNK, QoS, Refresher, housekeeping, return_buffered
 from kombu_redis.connparams import TLSVerificationError, connect_error, connparams
-from kombu_redis.scripts import POP, ROUTE, Script
+from kombu_redis.scripts import POP, REFRESH_BINDING, ROUTE, SWEEP_BINDINGS, Script
 from kombu_redis.waiter import NET_ERRORS, Waiter
 
-__all__ = ("Channel", "QoS", "SentinelChannel", "SentinelTransport",
-           "TLSVerificationError", "Transport")
+__all__ = ("Channel", "Message", "QoS", "SentinelChannel", "SentinelTransport",
+           "TLSVerificationError", "Transport", "UndecodableBody")
 
 logger = logging.getLogger("kombu.transport.redis")
 
@@ -88,16 +88,52 @@ DEFAULT_HEALTH_CHECK_INTERVAL = 25
 PRIORITY_STEPS = [0, 3, 6, 9]
 #: Seconds between polls when the server refuses client-side tracking.
 FALLBACK_POLL_INTERVAL = 0.05
-#: The longest single wait; bounds how late housekeeping and acks can run.
+#: The longest single wait; bounds how late housekeeping can run.
 MAX_WAIT = 1.0
+#: kombu 5.7's binding expiry: a binding table of queues with x-expires is
+#: swept once nobody refreshed it for this many times the queue's x-expires,
+#: and never under MIN_BINDING_TTL (ms); channels sweep every
+#: BINDING_SWEEP_INTERVAL seconds.
+BINDING_EXPIRES_FACTOR = 2
+MIN_BINDING_TTL = 60 * 60 * 1000
+BINDING_SWEEP_INTERVAL = 60
 
 
-def _kombu_topic_pattern(rkey: str) -> str:
-    """The regex kombu 5.x stores in a topic binding member (wire format)."""
+#: kombu 5.7's regular expressions for the wildcards of a topic binding key.
+TOPIC_WILDCARDS = {"*": r"[^\.]+", "#": r".*?"}
+#: What kombu wrote before 5.x's fix of ``*`` (read and removed, never written).
+LEGACY_TOPIC_WILDCARDS = {"*": r".*?[^\.]", "#": r".*?"}
+
+
+def _kombu_topic_pattern(rkey: str, wildcards: dict[str, str] = TOPIC_WILDCARDS) -> str:
+    """The regex kombu 5.7 stores in a topic binding member (wire format).
+
+    kombu's ``TopicExchange.key_to_pattern``: ``escape_regex(rkey, '.#*')``,
+    split on dots, wildcards replaced, joined with ``\\.``, anchored.
+    """
     escaped = "".join(c if c.isalnum() or c in ".#*" else ("\\000" if c == "\000" else "\\" + c)
                       for c in rkey)
-    wild = {"*": r".*?[^\.]", "#": r".*?"}
-    return "^" + r"\.".join(wild.get(word, word) for word in escaped.split(".")) + "$"
+    return "^" + r"\.".join(wildcards.get(word, word) for word in escaped.split(".")) + "$"
+
+
+class UndecodableBody(Exception):
+    """A message's body cannot be decoded with its ``body_encoding``."""
+
+    def __init__(self, payload: Any, error: BaseException) -> None:
+        super().__init__(f"cannot decode the body ({error!r})")
+        self.payload = payload
+
+
+class Message(virtual.Message):
+    """A delivered message; a body its encoding cannot decode raises UndecodableBody."""
+
+    __slots__ = ()
+
+    def __init__(self, payload: dict[str, Any], channel: Any = None, **kwargs: Any) -> None:
+        try:
+            super().__init__(payload, channel=channel, **kwargs)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # binascii.Error too
+            raise UndecodableBody(payload, exc) from exc
 
 
 def _encode(message: dict[str, Any]) -> str:
@@ -118,11 +154,14 @@ class Channel(virtual.Channel):
     """A channel over Redis lists, sets and PUB/SUB."""
 
     QoS = QoS
+    Message = Message
     connection: Transport
     supports_fanout = True
     exchange_types = {name: cls for name, cls in virtual.STANDARD_EXCHANGE_TYPES.items()
                       if name != "headers"}
     keyprefix_queue = "_kombu.binding.%s"
+    keyprefix_binding_deadlines = "_kombu.binding_deadlines"
+    keyprefix_binding_permanent = "_kombu.binding_permanent.%s"
     keyprefix_fanout = "/{db}."
     sep = "\x06\x16"
     ack_emulation = True
@@ -143,6 +182,9 @@ class Channel(virtual.Channel):
     max_connections = 10
     health_check_interval = DEFAULT_HEALTH_CHECK_INTERVAL
     client_name: str | None = None
+    #: A redis.CredentialProvider (or the dotted name of its class), used
+    #: instead of the user name and password of the URL.
+    credential_provider: Any = None
     fanout_prefix: bool | str = True
     fanout_patterns = True
     global_keyprefix = ""
@@ -159,7 +201,7 @@ class Channel(virtual.Channel):
         "socket_timeout", "socket_connect_timeout", "socket_keepalive",
         "socket_keepalive_options", "queue_order_strategy", "max_connections",
         "health_check_interval", "retry_on_timeout", "priority_steps", "client_name",
-        "consume_batch_size",
+        "consume_batch_size", "credential_provider",
     )
 
     connection_class: Any = redis.Connection
@@ -178,8 +220,17 @@ class Channel(virtual.Channel):
         self.active_fanout_queues: set[str] = set()
         #: Fanout exchange -> the queues of this channel consuming from it.
         self._fanout_to_queue: dict[str, list[str]] = {}
+        #: Fetched, undelivered messages: (queue, raw, delivery tag if recorded
+        #: as unacknowledged else False).
         self._buffer: deque[tuple[str, Any, Any]] = deque()
+        #: Acks given by callbacks, written before drain_events returns.
         self._pending_acks: list[Any] = []
+        #: Replies to read on this channel's connection before its next command
+        #: (acks written without waiting), and the tags those acks carried.
+        self._unread = 0
+        self._unconfirmed: list[Any] = []
+        self._bindings_refreshed_at = float("-inf")
+        self._bindings_swept_at = float("-inf")
         self._drain_thread: int | None = None
         self._lock = threading.RLock()
         self._conn: Any = None
@@ -201,6 +252,7 @@ class Channel(virtual.Channel):
         self._unacked = kp + self.unacked_key
         self._index = kp + self.unacked_index_key
         self._mutex = kp + self.unacked_mutex_key
+        self._binding_deadlines = kp + self.keyprefix_binding_deadlines
         self._rejected_suffix = self.sep + "rejected"
         self._unacked_rejected = self._unacked + self._rejected_suffix
         db = self.pool.connection_kwargs.get("db", 0)
@@ -253,6 +305,37 @@ class Channel(virtual.Channel):
         pool = self.pool
         return pool.connection_class(**{**pool.connection_kwargs, **overrides})
 
+    def _ready(self, conn: Any) -> None:
+        """Connect ``conn`` if needed, and read the replies it still owes."""
+        if conn._sock is None:
+            self._lost(conn)
+            conn.connect()  # (again) through Sentinel, if that is the pool
+        elif self._unread:
+            while self._unread:
+                try:
+                    conn.read_response()
+                except rexc.ResponseError:
+                    pass
+                self._unread -= 1
+            self._unconfirmed = []
+
+    def _lost(self, conn: Any) -> None:
+        """``conn`` is (being) disconnected: replies owed on it will not come.
+
+        Acks written on it but not confirmed go back to the pending ones (acks
+        are idempotent), sent with the next pop, flush or close.
+        """
+        conn.disconnect()
+        self._unread = 0
+        if self._unconfirmed:
+            self._pending_acks[:0] = self._unconfirmed
+            self._unconfirmed = []
+
+    def _retry(self, exc: BaseException, attempt: int) -> bool:
+        """Whether to run a command again after ``exc`` (retry_on_timeout: once)."""
+        return (attempt == 0 and bool(self.retry_on_timeout)
+                and isinstance(exc, (rexc.TimeoutError, TimeoutError)))
+
     def _call(self, *args: Any) -> Any:
         """Run one command on this channel's own connection."""
         conn = self._conn
@@ -262,38 +345,77 @@ class Channel(virtual.Channel):
         if len(packed) > 1:  # a large value: one send instead of three
             packed = [b"".join(packed)]
         with self._lock:
-            try:
-                if conn._sock is None:
-                    conn.connect()  # (again) through Sentinel, if that is the pool
-                conn.send_packed_command(packed)
-                return conn.read_response()
-            except NET_ERRORS:
-                conn.disconnect()
-                raise
+            attempt = 0
+            while True:
+                try:
+                    self._ready(conn)
+                    conn.send_packed_command(packed)
+                    return conn.read_response()
+                except NET_ERRORS as exc:
+                    self._lost(conn)
+                    if not self._retry(exc, attempt):
+                        raise
+                    attempt += 1
 
     def _pipe(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Run several commands in one round trip on this channel's connection."""
         conn = self._conn
         if conn is None:
             conn = self._conn = self._new_connection()
+        packed = conn.pack_commands(commands)
         with self._lock:
-            try:
-                if conn._sock is None:
-                    conn.connect()
-                conn.send_packed_command(conn.pack_commands(commands))
-                results: list[Any] = []
-                for _ in commands:
-                    try:
-                        results.append(conn.read_response())
-                    except rexc.ResponseError as exc:
-                        results.append(exc)
-            except NET_ERRORS:
-                conn.disconnect()
-                raise
+            attempt = 0
+            while True:
+                try:
+                    self._ready(conn)
+                    conn.send_packed_command(packed)
+                    results: list[Any] = []
+                    for _ in commands:
+                        try:
+                            results.append(conn.read_response())
+                        except rexc.ResponseError as exc:
+                            results.append(exc)
+                    break
+                except NET_ERRORS as exc:
+                    self._lost(conn)
+                    if not self._retry(exc, attempt):
+                        raise
+                    attempt += 1
         for result in results:
             if isinstance(result, rexc.ResponseError):
                 raise result
         return results
+
+    def _send_acks(self) -> None:
+        """Write the pending acks to Redis now, without waiting for the reply.
+
+        The reply is read before the next command on this connection; if the
+        connection fails first, the acks are sent again (they are idempotent).
+        """
+        acks = self._pending_acks
+        if not acks or not self.ack_emulation:
+            self._pending_acks = []
+            return
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = self._new_connection()
+        commands: list[tuple[Any, ...]] = []
+        for i in range(0, len(acks), ACK_CHUNK):
+            chunk = acks[i:i + ACK_CHUNK]
+            commands += [("ZREM", self._index, *chunk), ("HDEL", self._unacked, *chunk)]
+        with self._lock:
+            self._pending_acks = []
+            try:
+                self._ready(conn)
+                # No health check: its PING would read the replies owed here.
+                conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+            except NET_ERRORS as exc:
+                self._pending_acks[:0] = acks
+                self._lost(conn)
+                logger.debug("Could not send acks now (%r); sent with the next command", exc)
+                return
+            self._unread += len(commands)
+            self._unconfirmed += acks
 
     def _script(self, script: Script, keys: list[Any], argv: list[Any]) -> Any:
         try:
@@ -314,7 +436,7 @@ class Channel(virtual.Channel):
         conn, self._conn, self._armed = self._conn, None, None
         if conn is not None:
             try:
-                conn.disconnect()
+                self._lost(conn)
             except Exception:  # noqa: BLE001 - closing anyway
                 pass
         self._waiter.close()
@@ -341,9 +463,29 @@ class Channel(virtual.Channel):
         return self.global_keyprefix + self.keyprefix_queue % (exchange,)
 
     def _binding_member(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> str:
+        """The member kombu 5.7 writes for a binding (its topic regex, if a topic)."""
         if pattern and self.typeof(exchange).type == "topic":
             pattern = _kombu_topic_pattern(routing_key)
         return self.sep.join([routing_key or "", pattern or "", queue or ""])
+
+    def _binding_members(self, exchange: str, routing_key: str, pattern: Any,
+                         queue: str) -> list[str]:
+        """Every member that may stand for a binding: kombu 5.7's, and for a
+        topic also the regex older kombu versions wrote (removed on unbind)."""
+        member = self._binding_member(exchange, routing_key, pattern, queue)
+        if pattern and self.typeof(exchange).type == "topic":
+            legacy = self.sep.join([routing_key or "", _kombu_topic_pattern(
+                routing_key, LEGACY_TOPIC_WILDCARDS), queue or ""])
+            if legacy != member:
+                return [member, legacy]
+        return [member]
+
+    def _permanent_key(self, exchange: str) -> str:
+        return self.global_keyprefix + self.keyprefix_binding_permanent % (exchange,)
+
+    def _binding_ttl(self, queue: str) -> int:
+        """Milliseconds an x-expires queue's binding table outlives its last refresh."""
+        return max(self._expires[queue] * BINDING_EXPIRES_FACTOR, MIN_BINDING_TTL)
 
     def _get_publish_topic(self, exchange: str, routing_key: str) -> str:
         if routing_key and self.fanout_patterns:
@@ -409,20 +551,33 @@ class Channel(virtual.Channel):
     def basic_get(self, queue: str, no_ack: bool = False, **kwargs: Any) -> Any:
         self._flush_acks()
         record = not no_ack and self.ack_emulation
-        for payload in self._pop([queue], 1, record=record):
-            message = self.Message(payload, channel=self)
+        flags = "1" if record else "0"
+        while True:
+            got = self._pop_raw([queue], 1, flags, rr=False)
+            if not got:
+                return None
+            if record:
+                self.connection._refresher.ensure()
+            _, raw, tag = got[0]
+            payload = self._decode(queue, raw, tag)
+            if payload is None:
+                continue
+            try:
+                message = self.Message(payload, channel=self)
+            except UndecodableBody as exc:
+                self._quarantine(queue, raw, tag, exc)
+                continue
             message._source_queue = queue
             if not no_ack:
                 self.qos.append(message, message.delivery_tag)
             return message
-        return None
 
     def _pop(self, queues: list[str], limit: int, record: bool) -> Iterator[dict[str, Any]]:
         """Pop up to ``limit`` messages (recorded as unacked if ``record``)."""
         result = self._pop_raw(queues, limit, "1" * len(queues) if record else "0" * len(queues),
                                rr=False)
-        for queue, raw, _tag in result:
-            payload = self._decode(queue, raw, _tag)
+        for queue, raw, tag in result:
+            payload = self._decode(queue, raw, tag)
             if payload is not None:
                 yield payload
 
@@ -435,16 +590,16 @@ class Channel(virtual.Channel):
         for level in range(len(self.priority_steps)):
             keys.extend(k[level] for k in per_queue)
         out = self._script(POP, keys, [repr(time()), limit, nq, flags, "1" if rr else "0",
-                                       self._rejected_suffix, *(acks or ())])
+                                       self._rejected_suffix, *queues, *(acks or ())])
         got: list[tuple[str, Any, Any]] = []
-        for i in range(0, len(out), 2):
-            index, raw = out[i], out[i + 1]
+        for i in range(0, len(out), 3):
+            index, raw, tag = out[i], out[i + 1], out[i + 2]
             if index < 0:
                 logger.error("Moved a message that is not a kombu envelope from queue %r to %r: "
                              "%.200r", queues[-index - 1],
                              queues[-index - 1] + self._rejected_suffix, raw)
                 continue
-            got.append((queues[index - 1], raw, flags[index - 1] == "1"))
+            got.append((queues[index - 1], raw, tag.decode() if tag else False))
         if self._expires:
             touched = {q for q, _, _ in got if q in self._expires}
             if touched:
@@ -452,26 +607,29 @@ class Channel(virtual.Channel):
                              for q in touched for k in self._queue_keys(q)))
         return got
 
-    def _decode(self, queue: str, raw: Any, recorded: Any) -> dict[str, Any] | None:
+    def _decode(self, queue: str, raw: Any, tag: Any) -> dict[str, Any] | None:
         """Parse a popped message; quarantine it if it is not a usable envelope."""
-        tag = None
         try:
             payload = loads(raw)
             props = payload["properties"]
-            tag = props["delivery_tag"]
+            props["delivery_tag"]
             encoding = props.get("body_encoding")
             if encoding and encoding.lower() != "utf-8" and encoding not in self.codecs:
                 raise ValueError(f"unknown body encoding {encoding!r}")
             return payload  # type: ignore[no-any-return]
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            logger.error("Moved an unusable message from queue %r to %r (%s): %.200r",
-                         queue, queue + self._rejected_suffix, exc, raw)
-            commands: list[tuple[Any, ...]] = [
-                ("LPUSH", self.global_keyprefix + queue + self._rejected_suffix, raw)]
-            if recorded and isinstance(tag, str):
-                commands += [("HDEL", self._unacked, tag), ("ZREM", self._index, tag)]
-            self._pipe(*commands)
+            self._quarantine(queue, raw, tag, exc)
             return None
+
+    def _quarantine(self, queue: str, raw: Any, tag: Any, reason: BaseException) -> None:
+        """Move an unusable message to ``queue + sep + 'rejected'`` and drop its record."""
+        logger.error("Moved an unusable message from queue %r to %r (%s): %.200r",
+                     queue, queue + self._rejected_suffix, reason, raw)
+        commands: list[tuple[Any, ...]] = [
+            ("LPUSH", self.global_keyprefix + queue + self._rejected_suffix, raw)]
+        if tag:
+            commands += [("HDEL", self._unacked, tag), ("ZREM", self._index, tag)]
+        self._pipe(*commands)
 
     def _size(self, queue: str) -> int:
         return sum(self._pipe(*(("LLEN", k) for k in self._queue_keys(queue))))
@@ -498,18 +656,95 @@ class Channel(virtual.Channel):
             self._expires.pop(queue, None)
 
     def _queue_bind(self, exchange: str, routing_key: str, pattern: Any, queue: str) -> None:
+        """Add the binding as kombu 5.7 does.
+
+        A queue with x-expires gets its member through kombu's refresh script,
+        which also pushes the exchange's deadline in ``_kombu.binding_deadlines``
+        (refreshed while the queue is consumed, swept when overdue); any other
+        queue's member also goes to ``_kombu.binding_permanent.<exchange>``,
+        which keeps the table when a sweep finds the deadline overdue.
+        """
         if self.typeof(exchange).type == "fanout":
             self._fanout_queues[queue] = (exchange, routing_key.replace("#", "*"))
-        self._call("SADD", self._binding_key(exchange),
-                   self._binding_member(exchange, routing_key, pattern, queue))
+        member = self._binding_member(exchange, routing_key, pattern, queue)
+        if queue in self._expires:
+            self._script(REFRESH_BINDING, [self._binding_key(exchange), self._binding_deadlines],
+                         [member, exchange, self._binding_ttl(queue)])
+        else:
+            self._pipe(("SADD", self._binding_key(exchange), member),
+                       ("SADD", self._permanent_key(exchange), member))
+
+    def queue_unbind(self, queue: str, exchange: str | None = None, routing_key: str = "",
+                     arguments: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        """Remove the binding, from Redis too (kombu 5.x only forgets it locally)."""
+        exchange = exchange or "amq.direct"
+        if exchange in self.state.exchanges:
+            meta = self.typeof(exchange).prepare_bind(queue, exchange, routing_key, arguments)
+            members = self._binding_members(exchange, *meta)
+            table = self.state.exchanges[exchange].get("table")
+            if table:
+                table[:] = [m for m in table if m != meta]
+        else:  # declared elsewhere: whatever pattern the member carries
+            sep = self.sep
+            members = [m for m in (bytes(b).decode() for b in
+                                   self._call("SMEMBERS", self._binding_key(exchange)) or ())
+                       if m.split(sep)[::2] == [routing_key or "", queue]]
+        if members:
+            self._pipe(("SREM", self._binding_key(exchange), *members),
+                       ("SREM", self._permanent_key(exchange), *members))
+        self.state.binding_delete(queue, exchange, routing_key)
 
     def _delete(self, queue: str, exchange: str = "", routing_key: str = "",
                 pattern: Any = None, *args: Any, **kwargs: Any) -> None:
         self.auto_delete_queues.discard(queue)
         self.connection._declared.discard(queue)
-        self._pipe(("SREM", self._binding_key(exchange),
-                    self._binding_member(exchange, routing_key, pattern, queue)),
+        members = self._binding_members(exchange, routing_key, pattern, queue)
+        self._pipe(("SREM", self._binding_key(exchange), *members),
+                   ("SREM", self._permanent_key(exchange), *members),
                    *(("DEL", k) for k in self._queue_keys(queue)))
+
+    def sweep_bindings(self, limit: int = 100) -> int:
+        """Delete binding tables nobody refreshed in time (kombu 5.7's sweep).
+
+        Returns how many tables were taken off the deadline set.  A table
+        that still has permanent members is kept; only its deadline goes.
+        """
+        prefixes = [self.global_keyprefix + keyprefix % ("",) for keyprefix in
+                    (self.keyprefix_queue, self.keyprefix_binding_permanent)]
+        return int(self._script(SWEEP_BINDINGS, [self._binding_deadlines], [*prefixes, limit]))
+
+    def maybe_refresh_binding_expiry(self) -> None:
+        """Keep the binding tables of consumed x-expires queues alive (as kombu 5.7).
+
+        Refreshes them every third of their lifetime, then sweeps overdue
+        tables at most every BINDING_SWEEP_INTERVAL seconds; a channel that
+        consumes no x-expires queue does neither.
+        """
+        expires = self._expires
+        queues = [q for q in self._list_queues if q in expires]
+        if not queues:
+            return
+        now = monotonic()
+        if now - self._bindings_refreshed_at >= min(self._binding_ttl(q) for q in queues) / 3000:
+            commands: list[tuple[Any, ...]] = []
+            for queue in queues:
+                for exchange, routing_key, args in self.state.queue_bindings(queue):
+                    _, pattern, _ = self.typeof(exchange).prepare_bind(
+                        queue, exchange, routing_key, args)
+                    member = self._binding_member(exchange, routing_key, pattern, queue)
+                    commands.append(tuple(REFRESH_BINDING.args(
+                        [self._binding_key(exchange), self._binding_deadlines],
+                        [member, exchange, self._binding_ttl(queue)])))
+            if commands:
+                try:
+                    self._pipe(*commands)
+                except rexc.NoScriptError:
+                    self._call("SCRIPT", "LOAD", REFRESH_BINDING.source)
+                    self._pipe(*commands)
+            self._bindings_refreshed_at = now
+        if now - self._bindings_swept_at >= BINDING_SWEEP_INTERVAL:
+            self.sweep_bindings()
+            self._bindings_swept_at = now
 
     def get_table(self, exchange: str) -> list[tuple[Any, Any, str]]:
         members = self._call("SMEMBERS", self._binding_key(exchange))
@@ -584,14 +819,20 @@ class Channel(virtual.Channel):
                 self._waiter.set_topics(topics)
 
     def _flush_acks(self) -> None:
+        """Send the pending acks and wait until Redis confirmed them."""
         acks = self._pending_acks
         if acks:
             self._pending_acks = []
-            self._remove_records(acks, own=True)
+            try:
+                self._remove_records(acks, own=True)
+            except BaseException:
+                self._pending_acks[:0] = acks
+                raise
 
     def _ack(self, tag: Any) -> None:
         if self._drain_thread == get_ident():
-            # Sent with the next pop, before blocking, or on cancel/close.
+            # A callback's ack: written as soon as the callback returns,
+            # together with any other ack it gave (before drain_events returns).
             self._pending_acks.append(tag)
         elif self.ack_emulation:
             self._remove_records([tag])
@@ -637,25 +878,36 @@ class Channel(virtual.Channel):
             self._remove_records(acks, own=True)
             acks = []
         try:
-            buffer.extend(self._pop_raw(queues, limit, flags, rr, acks))
+            got = self._pop_raw(queues, limit, flags, rr, acks)
         except BaseException:
             self._pending_acks[:0] = acks  # acks are idempotent: send them again
             raise
+        if got:
+            buffer.extend(got)
+            if "1" in flags:
+                self.connection._refresher.ensure()
         return bool(buffer)
 
     def _deliver_one(self) -> bool:
         """Deliver one buffered message; False if there was none to deliver."""
         buffer = self._buffer
         while buffer:
-            queue, raw, recorded = buffer.popleft()
-            payload = self._decode(queue, raw, recorded)
+            queue, raw, tag = buffer.popleft()
+            payload = self._decode(queue, raw, tag)
             if payload is None:
                 continue
             self._drain_thread = get_ident()
             try:
                 self.connection._deliver(payload, queue)
+            except UndecodableBody as exc:
+                if exc.payload is not payload:
+                    raise
+                self._quarantine(queue, raw, tag, exc)
+                continue
             finally:
                 self._drain_thread = None
+                if self._pending_acks:
+                    self._send_acks()
             return True
         return False
 
@@ -758,6 +1010,8 @@ class Transport(virtual.Transport):
         self._pool: Any = None
         self._consuming: list[RedisChannel] = []
         self._declared: set[str] = set()
+        #: Refreshes the visibility of the messages this transport holds.
+        self._refresher = Refresher(self)
 
     def driver_version(self) -> str:
         return str(redis.__version__)
@@ -821,6 +1075,7 @@ class Transport(virtual.Transport):
         try:
             super().close_connection(connection)
         finally:
+            self._refresher.stop()
             pool, self._pool = self._pool, None
             if pool is not None:
                 pool.disconnect()

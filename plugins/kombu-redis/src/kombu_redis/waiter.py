@@ -108,11 +108,17 @@ class Waiter:
 
     def pending(self) -> bool:
         """Whether replies are waiting to be read (never blocks)."""
-        return self.connected and bool(self.conn.can_read(0))
+        return self.wait(0)
 
     def wait(self, timeout: float) -> bool:
-        """Block up to ``timeout`` for a reply."""
-        return self.connected and bool(self.conn.can_read(timeout))
+        """Block up to ``timeout`` for a reply; a lost connection is closed and raised."""
+        if not self.connected:
+            return False
+        try:
+            return bool(self.conn.can_read(timeout))
+        except NET_ERRORS:
+            self.close()
+            raise
 
     def read(self) -> None:
         """Hand every reply already received to the channel."""

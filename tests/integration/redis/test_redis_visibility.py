@@ -1,0 +1,298 @@
+"""When acks reach Redis, how held messages stay invisible, and where restores go.
+
+* An ack given in a callback is written before ``drain_events`` returns, so
+  an application that stops draining does not get an acked message back.
+* While a process holds messages, a thread of its transport refreshes their
+  visibility, so a callback that runs longer than ``visibility_timeout``
+  keeps its message (and the prefetched ones); a process that dies does not.
+* A restored message goes back to the queue it came from, not through its
+  exchange again (which copied it into every bound queue).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from typing import Any
+
+import pytest
+from helpers.kombu5 import kombu5_python
+from helpers.processes import run_python, wait_until
+from kombu import Consumer, Exchange, Producer, Queue
+
+pytestmark = pytest.mark.redis
+
+OPTIONS = {"visibility_timeout": 1, "unacked_restore_interval": 0.2}
+
+
+def _keep_draining(conn: Any, seconds: float) -> None:
+    """Drain events on ``conn`` for ``seconds`` (restores run meanwhile)."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        try:
+            conn.drain_events(timeout=min(left, 0.3))
+        except TimeoutError:
+            pass
+
+
+def _records(raw: Any, prefix: str) -> tuple[int, int]:
+    return raw.hlen(prefix + "unacked"), raw.zcard(prefix + "unacked_index")
+
+
+def test_ack_in_callback_reaches_redis_before_drain_events_returns(
+        connect: Any, names: Any, raw: Any) -> None:
+    first, second = connect(**OPTIONS), connect(**OPTIONS)
+    queue = Queue(names("q"))
+    Producer(first).publish("job", routing_key=queue.name, declare=[queue])
+    got: list[Any] = []
+    with Consumer(first, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())],
+                  prefetch_count=1):
+        first.drain_events(timeout=5)
+        assert got == ["job"]
+        # No more drain_events on this connection from here on.
+        wait_until(lambda: _records(raw, connect.prefix) == (0, 0), timeout=0.5,
+                   message="the ack reached Redis")
+        others: list[Any] = []
+        with Consumer(second, [queue], callbacks=[lambda b, m: (others.append(b), m.ack())]):
+            _keep_draining(second, 3)  # three visibility timeouts
+        assert others == [], "an acknowledged message was delivered again"
+    assert _records(raw, connect.prefix) == (0, 0)
+
+
+def test_acks_of_a_callback_that_raises_are_written_too(connect: Any, names: Any,
+                                                        raw: Any) -> None:
+    conn = connect(**OPTIONS)
+    queue = Queue(names("q"))
+    Producer(conn).publish("job", routing_key=queue.name, declare=[queue])
+
+    def on_message(body: Any, message: Any) -> None:
+        message.ack()
+        raise RuntimeError("the application failed after acking")
+
+    with Consumer(conn, [queue], callbacks=[on_message]):
+        with pytest.raises(RuntimeError, match="after acking"):
+            conn.drain_events(timeout=5)
+        wait_until(lambda: _records(raw, connect.prefix) == (0, 0), timeout=0.5,
+                   message="the ack reached Redis")
+
+
+def test_ack_outside_drain_events_is_written_at_once(connect: Any, names: Any, raw: Any) -> None:
+    first, second = connect(**OPTIONS), connect(**OPTIONS)
+    queue = Queue(names("q"))
+    Producer(first).publish("job", routing_key=queue.name, declare=[queue])
+    got: list[Any] = []
+    with Consumer(first, [queue], callbacks=[lambda b, m: got.append(m)], prefetch_count=1):
+        first.drain_events(timeout=5)
+        assert _records(raw, connect.prefix) == (1, 1)
+        got[0].ack()  # after drain_events returned, in the application's own time
+        assert _records(raw, connect.prefix) == (0, 0)
+        others: list[Any] = []
+        with Consumer(second, [queue], callbacks=[lambda b, m: others.append(b)]):
+            _keep_draining(second, 2.5)
+        assert others == []
+
+
+@pytest.mark.timeout(60)
+def test_a_callback_longer_than_visibility_timeout_keeps_its_messages(
+        connect: Any, names: Any, raw: Any) -> None:
+    worker, other = connect(**OPTIONS), connect(**OPTIONS)
+    queue = Queue(names("q"))
+    producer = Producer(worker)
+    for i in range(3):
+        producer.publish(i, routing_key=queue.name, declare=[queue])
+    seen: list[tuple[str, Any, bool]] = []
+    stop = threading.Event()
+
+    def slow(body: Any, message: Any) -> None:
+        seen.append(("worker", body, bool(message.delivery_info.get("redelivered"))))
+        if body == 0:
+            # All three are fetched by now; another consumer drains meanwhile.
+            thread.start()
+            time.sleep(3.5)  # 3.5 visibility timeouts, without drain_events
+        message.ack()
+
+    def run_other() -> None:
+        def on_message(body: Any, message: Any) -> None:
+            seen.append(("other", body, bool(message.delivery_info.get("redelivered"))))
+            message.ack()
+
+        with Consumer(other, [queue], callbacks=[on_message]):
+            while not stop.is_set():
+                try:
+                    other.drain_events(timeout=0.2)
+                except TimeoutError:
+                    pass
+
+    thread = threading.Thread(target=run_other)
+    with Consumer(worker, [queue], callbacks=[slow], prefetch_count=3):
+        try:
+            deadline = time.monotonic() + 20
+            while len(seen) < 3:
+                assert time.monotonic() < deadline
+                try:
+                    worker.drain_events(timeout=1)
+                except TimeoutError:
+                    pass
+            time.sleep(1.5)  # more than a visibility timeout for late restores
+        finally:
+            stop.set()
+            thread.join(10)
+    assert not thread.is_alive()
+    assert seen == [("worker", 0, False), ("worker", 1, False), ("worker", 2, False)]
+    assert _records(raw, connect.prefix) == (0, 0)
+
+
+def test_the_refresher_runs_only_while_messages_are_held(connect: Any, names: Any) -> None:
+    conn = connect(**OPTIONS)
+    refresher = conn.transport._refresher
+    queue = Queue(names("q"))
+    Producer(conn).publish("job", routing_key=queue.name, declare=[queue])
+    assert not refresher.running
+    got: list[Any] = []
+    with Consumer(conn, [queue], callbacks=[lambda b, m: got.append(m)]):
+        conn.drain_events(timeout=5)
+        assert refresher.running
+        time.sleep(0.6)  # two refresh periods: still held, still running
+        assert refresher.running
+        got[0].ack()
+        wait_until(lambda: not refresher.running, timeout=2,
+                   message="the refresher stopped once nothing was held")
+    Producer(conn).publish("again", routing_key=queue.name)
+    message = queue(conn.default_channel).get()
+    assert message is not None and refresher.running  # basic_get holds one too
+    conn.close()
+    assert not refresher.running  # close stops it
+
+
+def test_a_dead_process_gets_no_refresh(connect: Any, names: Any, redis_url: str,
+                                        raw: Any) -> None:
+    """A consumer killed (SIGKILL) while it holds a message: it comes back."""
+    queue = Queue(names("q"))
+    conn = connect(**OPTIONS)
+    Producer(conn).publish("job", routing_key=queue.name, declare=[queue])
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, redis_url, connect.prefix,
+                             queue.name, json.dumps(OPTIONS)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "holding"
+        from kombu_redis.acks import restore_visible
+
+        end = time.monotonic() + 2.5
+        while time.monotonic() < end:  # a restorer at work: the live holder keeps it
+            restore_visible(conn.default_channel)
+            time.sleep(0.2)
+        assert raw.llen(connect.prefix + queue.name) == 0
+        assert _records(raw, connect.prefix) == (1, 1)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    got: list[Any] = []
+    with Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(m), m.ack())]):
+        deadline = time.monotonic() + 10
+        while not got:
+            assert time.monotonic() < deadline, "the dead consumer's message did not come back"
+            try:
+                conn.drain_events(timeout=0.5)
+            except TimeoutError:
+                pass
+    assert got[0].payload == "job" and got[0].delivery_info["redelivered"] is True
+
+
+#: Consumes one message of a queue without acking it, then waits to be killed.
+_HOLDER = textwrap.dedent("""
+    import json, sys, time
+    from kombu import Connection, Consumer, Queue
+    url, prefix, name, options = sys.argv[1:5]
+    options = dict(json.loads(options), global_keyprefix=prefix)
+    conn = Connection(url, transport_options=options)
+    got = []
+    with Consumer(conn, [Queue(name)], callbacks=[lambda b, m: got.append(m)],
+                  prefetch_count=1):
+        conn.drain_events(timeout=10)
+        print("holding", flush=True)
+        time.sleep(60)
+""")
+
+
+def _two_queues_on_a_topic(conn: Any, names: Any) -> tuple[Exchange, Queue, Queue]:
+    exchange = Exchange(names("tx"), "topic")
+    qa = Queue(names("qa"), exchange, routing_key="x.#")
+    qb = Queue(names("qb"), exchange, routing_key="x.#")
+    for queue in (qa, qb):
+        queue(conn.default_channel).declare()
+    Producer(conn, exchange=exchange).publish("m", routing_key="x.y")
+    return exchange, qa, qb
+
+
+def test_a_dead_consumers_message_goes_back_to_its_queue_only(
+        connect: Any, names: Any, redis_url: str, raw: Any) -> None:
+    conn = connect(**OPTIONS)
+    _, qa, qb = _two_queues_on_a_topic(conn, names)
+    prefix = connect.prefix
+    assert raw.llen(prefix + qa.name) == raw.llen(prefix + qb.name) == 1
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, redis_url, prefix, qa.name,
+                             json.dumps(OPTIONS)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "holding"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert raw.llen(prefix + qa.name) == 0
+    time.sleep(1.2)  # past the visibility timeout
+    from kombu_redis.acks import restore_visible
+
+    restore_visible(conn.default_channel)
+    assert raw.llen(prefix + qa.name) == 1
+    assert raw.llen(prefix + qb.name) == 1, "the restore copied the message into qb"
+    assert _records(raw, prefix) == (0, 0)
+    [restored] = raw.lrange(prefix + qa.name, 0, -1)
+    info = json.loads(restored)["properties"]["delivery_info"]
+    assert info["exchange"] == qa.exchange.name and info["routing_key"] == "x.y"
+    assert info["redelivered"] is True
+
+
+def test_kombu_restores_our_records_to_their_queue_only(connect: Any, names: Any,
+                                                        redis_url: str, raw: Any) -> None:
+    """Real kombu 5.x's restore_visible reads our record: back to qa, not qb."""
+    conn = connect(**OPTIONS)
+    _, qa, qb = _two_queues_on_a_topic(conn, names)
+    prefix = connect.prefix
+    dead = connect(**OPTIONS)
+    message = qa(dead.default_channel).get()
+    assert message is not None and message.payload == "m"
+    # This consumer "dies": its sockets drop behind kombu's back and it forgets
+    # the message, so nothing here refreshes, restores or acks it.
+    dead.default_channel._disconnect()
+    dead.default_channel.qos._delivered.clear()
+    time.sleep(1.2)
+    run_python(textwrap.dedent("""
+        import sys, json
+        from kombu import Connection
+        url, prefix = sys.argv[1:3]
+        conn = Connection(url, transport_options={"global_keyprefix": prefix,
+                                                  "visibility_timeout": 1})
+        conn.default_channel.qos.restore_visible(num=100, interval=1)
+        conn.close()
+    """), redis_url, prefix, python=kombu5_python())
+    assert raw.llen(prefix + qa.name) == 1
+    assert raw.llen(prefix + qb.name) == 1
+    assert _records(raw, prefix) == (0, 0)
+    [restored] = raw.lrange(prefix + qa.name, 0, -1)
+    assert json.loads(restored)["properties"]["delivery_tag"] == message.delivery_tag
