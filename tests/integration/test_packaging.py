@@ -54,6 +54,7 @@ class Wheel(NamedTuple):
     files: frozenset[str]
     metadata: dict[str, list[str]]
     entry_points: dict[str, dict[str, str]]
+    path: Path
 
 
 def _project(dist: Dist) -> dict[str, object]:
@@ -74,7 +75,7 @@ def _read_wheel(path: Path) -> Wheel:
         if f"{dist_info}/entry_points.txt" in files:
             parser.read_string(whl.read(f"{dist_info}/entry_points.txt").decode())
         entry_points = {section: dict(parser[section]) for section in parser.sections()}
-    return Wheel(files, metadata, entry_points)
+    return Wheel(files, metadata, entry_points, path)
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +152,51 @@ def test_import_kombu_loads_no_plugin_no_client_no_metadata() -> None:
                  "importlib.metadata", "importlib_metadata", "pluggy"}
     assert not loaded & forbidden, (
         f"import kombu loaded {sorted(loaded & forbidden)}; it added {json.loads(added_line)}")
+
+
+@pytest.mark.slow
+def test_a_fresh_environment_with_core_a_plugin_and_a_third_party_wheel(
+        wheels: dict[str, Wheel], tmp_path: Path) -> None:
+    """What ``pip install kombu-core kombu-memory kombu-dictq`` gives a user: the
+    wheels (built from the checkout, kombu-dictq from tests/thirdparty) in a new
+    virtual environment that holds nothing else but pluggy."""
+    import shutil
+
+    import pluggy
+
+    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "-w", str(tmp_path / "w"), str(ROOT / "tests" / "thirdparty" / "kombu-dictq")],
+        timeout=100)
+    (dictq,) = (tmp_path / "w").glob("kombu_dictq-*.whl")
+    env = tmp_path / "env"
+    run([sys.executable, "-m", "venv", "--without-pip", str(env)], timeout=60)
+    python = env / "bin" / "python"
+    site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]
+                    ).stdout.strip())
+    shutil.copytree(Path(pluggy.__file__).parent, site / "pluggy")
+    run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
+         "--no-deps", "--no-index", str(wheels["kombu-core"].path),
+         str(wheels["kombu-memory"].path), str(dictq)], timeout=100)
+    code = """
+import json, kombu
+from kombu import Connection
+from kombu.exceptions import TransportNotInstalled
+out = {"kombu": kombu.__file__}
+for url in ("memory://", "dictq://"):
+    with Connection(url) as conn:
+        queue = conn.SimpleQueue("jobs")
+        queue.put({"via": url})
+        message = queue.get(timeout=5)
+        message.ack()
+        out[url] = [message.payload, type(conn.transport).__module__]
+try:
+    Connection("redis://127.0.0.1:1/0").connect()
+except TransportNotInstalled as exc:
+    out["redis"] = str(exc)
+print(json.dumps(out))
+"""
+    out = json.loads(run([str(python), "-c", code], cwd=str(tmp_path)).stdout)
+    assert Path(out["kombu"]).is_relative_to(site), out["kombu"]
+    assert out["memory://"] == [{"via": "memory://"}, "kombu_memory.transport"]
+    assert out["dictq://"] == [{"via": "dictq://"}, "kombu_dictq.transport"]
+    assert "pip install kombu-redis" in out["redis"]

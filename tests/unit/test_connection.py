@@ -24,11 +24,14 @@ class FlakyTransport(MemoryTransport):
 
     refuse: set[str] = set()
     attempts: list[tuple[str | None, float]] = []
+    #: The connect timeout each attempt was given.
+    timeouts: list[float] = []
     connection_errors = MemoryTransport.connection_errors + (OSError,)
 
     def establish_connection(self) -> Any:
         host = self.client.hostname
         FlakyTransport.attempts.append((host, time.monotonic()))
+        FlakyTransport.timeouts.append(self.client.connect_timeout)
         if host == "deny":
             raise AccessRefused("ACCESS_REFUSED - login refused for user 'guest'")
         if host in FlakyTransport.refuse:
@@ -41,6 +44,7 @@ def flaky() -> Any:
     register("flaky", FlakyTransport, replace=True)
     FlakyTransport.refuse = set()
     FlakyTransport.attempts = []
+    FlakyTransport.timeouts = []
     yield FlakyTransport
     unregister("flaky")
 
@@ -272,6 +276,68 @@ def test_shuffle_strategy_visits_every_host() -> None:
     conn = Connection("memory://a/;memory://b/;memory://c/", failover_strategy="shuffle")
     seen = {next(conn.cycle) for _ in range(30)}
     assert seen == {"memory://a/", "memory://b/", "memory://c/"}
+
+
+def test_shuffle_tries_every_host_once_per_round(flaky: Any) -> None:
+    """kombu's shuffle drew hosts at random, so a round could miss the live one."""
+    names = ["a", "b", "c", "d"]
+    for live in names * 10:
+        flaky.refuse = set(names) - {live}
+        flaky.attempts = []
+        conn = Connection(";".join(f"flaky://{h}/" for h in names), failover_strategy="shuffle")
+        conn.ensure_connection(max_retries=len(names) - 1, interval_start=0)
+        tried = hosts(flaky.attempts)
+        assert tried[0] == "a" and tried[-1] == live == conn.hostname
+        assert len(tried) == len(set(tried))
+    flaky.refuse = set(names)
+    flaky.attempts = []
+    conn = Connection(";".join(f"flaky://{h}/" for h in names), failover_strategy="shuffle")
+    with pytest.raises(OperationalError):
+        conn.ensure_connection(max_retries=3 * len(names) - 1, interval_start=0)
+    tried = hosts(flaky.attempts)
+    rounds = [tried[i:i + len(names)] for i in range(0, len(tried), len(names))]
+    assert len(rounds) == 3 and all(sorted(r) == names for r in rounds)
+    assert all(a[-1] != b[0] for a, b in zip(rounds, rounds[1:]))
+
+
+def test_an_overall_timeout_caps_the_connect_timeout_of_each_attempt(flaky: Any) -> None:
+    flaky.refuse = {"a"}
+    conn = Connection("flaky://a/", connect_timeout=5)
+    with pytest.raises(OperationalError):
+        conn.ensure_connection(timeout=0.5, interval_start=0.1, interval_step=0)
+    assert len(flaky.timeouts) >= 2
+    assert all(0 < t <= 0.5 for t in flaky.timeouts)
+    assert flaky.timeouts == sorted(flaky.timeouts, reverse=True)  # what is left shrinks
+    assert conn.connect_timeout == 5  # restored after the attempt
+    flaky.timeouts.clear()
+    with pytest.raises(OperationalError):
+        conn.ensure_connection(max_retries=1, interval_start=0)
+    assert flaky.timeouts == [5, 5]  # no overall timeout: each host gets its own
+
+
+def test_a_pooled_connection_closed_by_its_user_is_usable_by_the_next() -> None:
+    pool = Connection("memory://").Pool(1)
+    conn = pool.acquire()
+    conn.connect()
+    conn.close()  # closes it and gives it back
+    again = pool.acquire(block=True, timeout=1)
+    assert again is conn and not again.connected
+    channel = again.channel()  # kombu: AttributeError, the connection stayed closed
+    assert channel is not None and again.connected
+    again.release()
+
+
+def test_alternates_keyword_keeps_the_primary_in_the_rotation(flaky: Any) -> None:
+    flaky.refuse = {"a"}
+    conn = Connection("flaky://a/", alternates=["flaky://b/", "flaky://c/"])
+    conn.connect()
+    assert hosts(flaky.attempts) == ["a", "b"] and conn.hostname == "b"
+    assert conn.alt == ["flaky://a/", "flaky://b/", "flaky://c/"]
+    conn.maybe_switch_next()
+    conn.maybe_switch_next()
+    assert conn.hostname == "a"  # back to the primary (kombu never returned to it)
+    listed = Connection("flaky://a/", alternates=["flaky://a/", "flaky://b/"])
+    assert listed.alt == ["flaky://a/", "flaky://b/"]
 
 
 # -- failover after a drop, URL query values, host names -------------------------

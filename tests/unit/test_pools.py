@@ -258,6 +258,24 @@ def test_producer_pool_limit() -> None:
         producer_pool.acquire()
 
 
+def test_a_producer_acquire_is_bounded_while_every_connection_is_in_use() -> None:
+    """kombu waited for a connection without limit, whatever block and timeout said."""
+    pools.set_limit(2)
+    held = [pools.connections[URL].acquire() for _ in range(2)]
+    with pytest.raises(pools.connections[URL].PoolTimeout):
+        pools.producers[URL].acquire(block=True, timeout=0.2)
+    with pytest.raises(LimitExceeded):
+        pools.producers[URL].acquire(block=False)
+    assert len(pools.producers[URL]._dirty) == 0  # the failed acquires kept no slot
+    releaser = threading.Timer(0.1, held.pop().release)
+    releaser.start()
+    producer = pools.producers[URL].acquire(block=True, timeout=10)
+    releaser.join()
+    assert producer.connection is not None
+    producer.release()
+    held.pop().release()
+
+
 def test_producer_pool_with_a_custom_producer_class(unique: Callable[..., str]) -> None:
     class Tagged(Producer):
         pass

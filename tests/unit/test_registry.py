@@ -211,6 +211,66 @@ def test_hook_that_raises_and_wrong_api_are_load_errors(tmp_path: Path) -> None:
     assert "API 2.0" in future_msg and "provides 1.0" in future_msg
 
 
+def test_an_alias_of_a_broken_plugin_names_the_failed_plugin(tmp_path: Path) -> None:
+    broken = Dist("kombu-zz", "1.0", {"zz": "kombu_zz.plugin"}, {
+        "kombu_zz.plugin": "import no_such_driver_module\n",
+    })
+    out = ok(run(tmp_path, [MEMORY, broken], """
+        from kombu.transport import get_transport_cls
+        try:
+            get_transport_cls("zzs")   # an alias the plugin would have registered
+        except KeyError as exc:
+            print(exc)
+    """))
+    assert "Did you mean 'zz'?" in out
+    assert "'zz' (kombu-zz 1.0)" in out and "no_such_driver_module" in out
+
+
+PARSING_PLUGIN = textwrap.dedent("""
+    import kombu
+
+    @kombu.hookimpl
+    def kombu_register_transports(register):
+        register("pu", "kombu_pu.transport:Transport")
+
+    @kombu.hookimpl
+    def kombu_parse_url(scheme, url):
+        if scheme == "pu":
+            return {"hostname": "parsed-by-plugin", "port": 4242}
+        return None
+
+    @kombu.hookimpl
+    def kombu_connection_defaults(transport, options):
+        if transport == "pu":
+            options["heartbeat"] = 17
+""")
+
+
+@pytest.mark.parametrize("first", ["url", "transport"])
+def test_parse_url_and_defaults_hooks_apply_to_the_first_connection(
+        tmp_path: Path, first: str) -> None:
+    plugin = Dist("kombu-pu", "1.0", {"pu": "kombu_pu.plugin"}, {
+        "kombu_pu.plugin": PARSING_PLUGIN,
+        "kombu_pu.transport": VIRTUAL_TRANSPORT % {"name": "pu"},
+    })
+    out = ok(run(tmp_path, [MEMORY, plugin], f"""
+        import json
+        from kombu import Connection
+        made = []
+        for kind in ({first!r}, "url", "transport"):
+            c = Connection("pu://somehost:1/") if kind == "url" else Connection(transport="pu")
+            made.append([c.hostname, c.port, c.heartbeat])
+        memory = Connection("memory://")
+        made.append([memory.hostname, memory.port, memory.heartbeat])
+        print(json.dumps(made))
+    """))
+    first_made, by_url, by_name, memory = json.loads(out)
+    assert by_url == ["parsed-by-plugin", 4242, 17]
+    assert by_name[2] == 17
+    assert first_made == (by_url if first == "url" else by_name)
+    assert memory[2] == 0  # the hooks leave other transports alone
+
+
 def test_unknown_name_lists_installed_and_suggests(tmp_path: Path) -> None:
     out = ok(run(tmp_path, [MEMORY], """
         import json
@@ -342,7 +402,7 @@ def test_register_rejects_a_foreign_api() -> None:
 def test_fast_entry_point_scan_agrees_with_importlib_metadata() -> None:
     from importlib.metadata import entry_points
 
-    from kombu.transport.registry import _scan_entry_points
+    from kombu.transport.plugins import _scan_entry_points
 
     fast = _scan_entry_points("kombu.transports")
     assert fast is not None

@@ -887,3 +887,28 @@ def test_threads_never_share_a_resource_or_exceed_the_limit() -> None:
     assert len(pool._resource.queue) == 3  # every slot is back: resources or placeholders
     live = idle(pool)
     assert len({id(x) for x in live}) == len(live)
+
+
+def test_preload_connects_that_many_connections_now() -> None:
+    pool = Connection("memory://").Pool(3, 2)
+    ready = [c for c in pool._resource.queue if isinstance(c, Connection)]
+    assert len(ready) == 2 and all(c.connected for c in ready)
+    first, second, third = (pool.acquire() for _ in range(3))
+    assert first.connected and second.connected  # the preloaded ones go out first
+    assert {first, second} == set(ready) and not third.connected
+    for conn in (first, second, third):
+        conn.release()
+    assert Connection("memory://").Pool(2, preload=5)._resource.queue[0].connected
+
+
+def test_preload_makes_channels_now() -> None:
+    conn = Connection("memory://")
+    pool = conn.ChannelPool(2, 1)
+    ready = [c for c in pool._resource.queue if not isinstance(c, lazy)]
+    assert len(ready) == 1 and conn.connected
+    assert pool.acquire() is ready[0]
+
+
+def test_preload_of_an_unreachable_broker_raises() -> None:
+    with pytest.raises(OSError):
+        Connection("amqp://guest:guest@127.0.0.1:1//", connect_timeout=1).Pool(2, 1)

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kombu.utils.url import (
     as_url,
+    mask_password,
     maybe_sanitize_url,
     parse_ssl_cert_reqs,
     parse_url,
@@ -365,3 +366,16 @@ def test_malformed_urls_never_show_the_password(user: str, secret: str, port: st
     else:
         assert parts["password"].startswith("PW")
     assert "PW" not in maybe_sanitize_url(url)
+
+
+@pytest.mark.parametrize(("text", "password", "expected"), [
+    ("[Errno 111] Connection refused on port", "o", "[Errno 111] Connection refused on port"),
+    ("AUTH failed with o", "o", "AUTH failed with **"),
+    ("password s3cret! rejected", "s3cret!", "password ** rejected"),
+    ("x!pass y", "!pass", "x** y"),
+    ("amqp://u:p%40ss@h and p@ss", "p@ss", "amqp://u:**@h and **"),
+    ("nothing to hide", None, "nothing to hide"),
+])
+def test_mask_password_masks_whole_occurrences_only(text: str, password: str | None,
+                                                    expected: str) -> None:
+    assert mask_password(text, password) == expected

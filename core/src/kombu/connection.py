@@ -36,8 +36,8 @@ from urllib.parse import quote
 from kombu.exceptions import AccessRefused, OperationalError
 from kombu.log import get_logger
 from kombu.transport import get_transport_cls
-from kombu.transport.registry import registry
-from kombu.utils.url import as_url, maybe_sanitize_url, parse_url
+from kombu.transport.plugins import registry
+from kombu.utils.url import as_url, mask_password, maybe_sanitize_url, parse_url, url_to_parts
 
 if TYPE_CHECKING:  # pragma: no cover
     from kombu.messaging import Consumer, Producer
@@ -56,11 +56,30 @@ T = TypeVar("T")
 
 
 def shufflecycle(hosts: Sequence[str]) -> Iterator[str]:
-    """Yield the hosts in a new random order each round."""
+    """Yield the hosts round after round, each round in a new random order.
+
+    The first host comes first (the Connection starts there and skips it);
+    the rest of the first round is shuffled.  Every round tries each host
+    once, and no round starts with the host the previous one ended with, so
+    ``len(hosts)`` attempts always reach every host (kombu's shuffle drew
+    hosts independently and could miss the live one for several rounds).
+    """
     hosts = list(hosts)
+    if len(hosts) < 2:
+        yield from cycle(hosts)
+        return
+    first, rest = hosts[0], hosts[1:]
+    random.shuffle(rest)
+    yield first
+    yield from rest
+    last = rest[-1]
     while True:
         random.shuffle(hosts)
+        if hosts[0] == last:
+            swap = random.randrange(1, len(hosts))
+            hosts[0], hosts[swap] = hosts[swap], hosts[0]
         yield from hosts
+        last = hosts[-1]
 
 
 failover_strategies: dict[str, Callable[[Sequence[str]], Iterator[str]]] = {
@@ -124,6 +143,15 @@ def _check_url(url: str) -> None:
     """Raise the parse error of a malformed alternate URL now, not at failover."""
     if "://" in url and "+" not in url[:url.index("://")]:
         parse_url(url)
+
+
+def _listed(host: str, urls: list[str]) -> bool:
+    """Whether ``host`` (a URL, or a host name as ``clone()`` passes it) is in ``urls``."""
+    if "://" in host or host in urls:
+        return host in urls
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return any("://" in url and "+" not in url[:url.index("://")]
+               and url_to_parts(url).hostname == name for url in urls)
 
 
 def _coerce(value: Any) -> Any:
@@ -204,6 +232,7 @@ class Connection:
                  alternates: Sequence[str] | None = None, credential_provider: Any = None,
                  **kwargs: Any) -> None:
         alt = list(alternates or ())
+        single = isinstance(hostname, str) and ";" not in hostname
         transport_options = dict(transport_options or {})
         params: dict[str, Any] = {
             "hostname": hostname, "userid": userid, "password": password,
@@ -226,6 +255,10 @@ class Connection:
             self._apply_url(hostname, params, transport_options)
         elif hostname:
             _split_host_port(params)
+        if alt and single and hostname and not _listed(hostname, alt):
+            # The primary host is part of the rotation (kombu left it out,
+            # so a failover never came back to it).
+            alt.insert(0, hostname)
         for url in alt:
             _check_url(url)
         if failover_strategy in (None, "round-robin"):  # the URL's query may name one
@@ -263,7 +296,7 @@ class Connection:
             return
         transport = params["transport"] or scheme
         params["transport"] = transport
-        parsed = self._plugin_parse_url(scheme, url)
+        parsed = self._plugin_parse_url(transport, scheme, url)
         if parsed is None:
             if getattr(get_transport_cls(transport), "can_parse_url", False):
                 return
@@ -280,21 +313,20 @@ class Connection:
         params["hostname"] = parsed.get("hostname")
 
     @staticmethod
-    def _plugin_parse_url(scheme: str, url: str) -> Mapping[str, Any] | None:
-        if not registry._loaded:
+    def _plugin_parse_url(transport: Any, scheme: str, url: str) -> Mapping[str, Any] | None:
+        hooks = registry.hooks_for(transport)
+        if hooks is None or not hooks.kombu_parse_url.get_hookimpls():
             return None
-        hook = registry.plugin_manager.hook.kombu_parse_url
-        if not hook.get_hookimpls():
-            return None
-        return hook(scheme=scheme, url=url)  # type: ignore[no-any-return]
+        return hooks.kombu_parse_url(scheme=scheme, url=url)  # type: ignore[no-any-return]
 
     def _init_params(self, hostname: str | None, userid: str | None, password: str | None,
                      virtual_host: str | None, port: int | None, insist: bool, ssl: Any,
                      transport: Any, connect_timeout: float, login_method: str | None,
                      heartbeat: float, **extra: Any) -> None:
         transport = transport or "amqp"
-        if registry._loaded and isinstance(transport, str):
-            hook = registry.plugin_manager.hook.kombu_connection_defaults
+        hooks = registry.hooks_for(transport)
+        if hooks is not None:
+            hook = hooks.kombu_connection_defaults
             if hook.get_hookimpls():
                 options = {"hostname": hostname, "userid": userid, "password": password,
                            "virtual_host": virtual_host, "port": port, "ssl": ssl,
@@ -400,7 +432,9 @@ class Connection:
               else _nullcontext()):
             for attempt in count(0):
                 try:
-                    return self._connection_factory()
+                    if deadline is None:
+                        return self._connection_factory()
+                    return self._connect_within(deadline)
                 except retryable as exc:
                     if isinstance(exc, AccessRefused):
                         raise
@@ -419,6 +453,17 @@ class Connection:
                     if round_done:
                         interval = min(interval + interval_step, interval_max)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connect_within(self, deadline: float) -> Any:
+        """One attempt whose connect timeout ends by ``deadline`` at the latest."""
+        saved = self.connect_timeout
+        left = max(deadline - monotonic(), 0.001)
+        if not saved or left < saved:
+            self.connect_timeout = left
+        try:
+            return self._connection_factory()
+        finally:
+            self.connect_timeout = saved
 
     def _retryable_connection_errors(self) -> tuple[type[BaseException], ...]:
         return self.recoverable_connection_errors
@@ -468,10 +513,8 @@ class Connection:
             raise ChannelError(self._error_text(exc)) from exc
 
     def _error_text(self, exc: BaseException) -> str:
-        text = str(exc) or type(exc).__name__
-        if self.password:
-            text = text.replace(self.password, "**")
-        return f"{text} (connecting to {self.as_uri()})"
+        return f"{mask_password(str(exc) or type(exc).__name__, self.password)} " \
+               f"(connecting to {self.as_uri()})"
 
     # -- retrying operations -------------------------------------------------
     def ensure(self, obj: Any, fun: Callable[..., T],
@@ -686,10 +729,17 @@ class Connection:
             self._close()
 
     def close(self) -> None:
-        """Close the connection; a pooled connection also goes back to its pool."""
+        """Close the connection; a pooled connection also goes back to its pool.
+
+        The pool hands it out again unconnected: its next user connects it
+        on first use (kombu handed out a closed connection that could not
+        open a channel).
+        """
         self._close()
-        if self._pool is not None:
-            self._pool.release(self)
+        pool = self._pool
+        if pool is not None:
+            self._closed = None
+            pool.release(self)
 
     def __enter__(self) -> Connection:
         return self
@@ -698,21 +748,26 @@ class Connection:
         self.release()
 
     # -- factories -----------------------------------------------------------
-    def Pool(self, limit: int | None = None, **kwargs: Any) -> ConnectionPool:
+    def Pool(self, limit: int | None = None, preload: int | None = None,
+             **kwargs: Any) -> ConnectionPool:
         """A pool of connections like this one (clones, connected lazily).
 
-        ``kwargs`` go to :class:`~kombu.resource.ConnectionPool` (``preload``,
-        ``close_after_fork``).
+        :param limit: the most connections in use at a time.
+        :param preload: how many of them to connect now rather than on first use.
+
+        Further ``kwargs`` go to :class:`~kombu.resource.ConnectionPool`
+        (``close_after_fork``).
         """
         from kombu.resource import ConnectionPool
 
-        return ConnectionPool(self, limit=limit, **kwargs)
+        return ConnectionPool(self, limit=limit, preload=preload, **kwargs)
 
-    def ChannelPool(self, limit: int | None = None, **kwargs: Any) -> ChannelPool:
-        """A pool of channels on this connection (``kwargs`` as for :meth:`Pool`)."""
+    def ChannelPool(self, limit: int | None = None, preload: int | None = None,
+                    **kwargs: Any) -> ChannelPool:
+        """A pool of channels on this connection (arguments as for :meth:`Pool`)."""
         from kombu.resource import ChannelPool
 
-        return ChannelPool(self, limit=limit, **kwargs)
+        return ChannelPool(self, limit=limit, preload=preload, **kwargs)
 
     def Producer(self, channel: Any = None, *args: Any, **kwargs: Any) -> Producer:
         from kombu.messaging import Producer

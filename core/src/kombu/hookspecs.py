@@ -59,8 +59,9 @@ def kombu_parse_url(scheme: str, url: str) -> Mapping[str, Any] | None:
 def kombu_connection_defaults(transport: str, options: MutableMapping[str, Any]) -> None:
     """Adjust the keyword arguments of a new :class:`~kombu.Connection`.
 
-    Called with the resolved transport name and the mutable mapping of
-    connection options (``hostname``, ``port``, ``ssl``,
-    ``transport_options``, ...) before the connection is set up, so a
+    Called with the transport name (the URL scheme or ``transport=``) and
+    the mutable mapping of connection options (``hostname``, ``userid``,
+    ``password``, ``virtual_host``, ``port``, ``ssl``, ``connect_timeout``,
+    ``login_method``, ``heartbeat``) before the connection is set up, so a
     plugin can supply defaults that depend on the URL scheme.
     """

@@ -165,6 +165,8 @@ class Producer:
             body, compression_type = compress(body, compression)
             headers = {**headers, "compression": compression_type} if headers else {
                 "compression": compression_type}
+        elif headers is None:
+            headers = {}  # as kombu 5.x: an empty table on the wire, not none
 
         if retry:
             connection = self.connection

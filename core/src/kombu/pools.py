@@ -18,6 +18,7 @@ import os
 import threading
 from collections.abc import Iterator
 from itertools import chain
+from time import monotonic
 from typing import Any, TypeVar
 
 from kombu.connection import Connection
@@ -35,6 +36,8 @@ logger = get_logger(__name__)
 G = TypeVar("G", bound="PoolGroup")
 
 _limit = [10]
+#: A producer acquired outside ``acquire()`` waits for its connection (kombu's way).
+_NO_WAIT: tuple[bool, float | None] = (True, None)
 _groups: list[PoolGroup] = []
 #: A group created with this limit follows :func:`get_limit`.
 use_global_limit: Any = object()
@@ -67,11 +70,28 @@ class ProducerPool(Resource):
 
     def _reset_state(self) -> None:
         super()._reset_state()
+        #: Per thread: the (block, deadline) of the acquire in progress.
+        self._local = threading.local()
         #: Free producers whose connection went back to ``connections``.
         self._detached: set[_Producer] = set()
 
+    def acquire(self, block: bool = False, timeout: float | None = None) -> Any:
+        """Take a producer; ``block`` and ``timeout`` also bound the wait for its
+        connection (kombu waited for a connection without limit)."""
+        local = self._local
+        local.wait = (block, None if timeout is None else monotonic() + timeout)
+        try:
+            return super().acquire(block, timeout)
+        finally:
+            local.wait = _NO_WAIT
+
     def _acquire_connection(self) -> Connection:
-        return self.connections.acquire(block=True)  # type: ignore[no-any-return]
+        block, deadline = getattr(self._local, "wait", _NO_WAIT)
+        timeout = None if deadline is None else max(deadline - monotonic(), 0.0)
+        return self.connections.acquire(block=block, timeout=timeout)  # type: ignore[no-any-return]
+
+    def _preload(self) -> None:
+        """Nothing: a free producer holds no connection (preload ``connections``)."""
 
     def create_producer(self) -> _Producer:
         """A new producer on a connection from the connection pool."""

@@ -112,8 +112,8 @@ class Resource:
     :param limit: the most resources in use at a time; ``None`` or 0 for
         no limit (then every acquire creates a resource, and release
         closes it).
-    :param preload: kept for kombu compatibility: every slot is filled
-        lazily.
+    :param preload: how many resources to create now, when the pool is
+        made (at most ``limit``); the other slots are filled on first use.
     :param close_after_fork: forget the resources in a forked child
         (default ``True``).
     """
@@ -136,6 +136,8 @@ class Resource:
         if self.close_after_fork:
             register_after_fork(self, Resource._forget_after_fork)
         self.setup()
+        if self.preload:
+            self._preload()
 
     def _reset_state(self) -> None:
         #: Free resources and placeholders; the top is handed out next.
@@ -169,6 +171,19 @@ class Resource:
             if free > 0:
                 # below the idle resources, so that those are reused first
                 q.queue[:0] = [lazy(self.new) for _ in range(free)]
+
+    def _preload(self) -> None:
+        """Replace the top ``preload`` placeholders with resources made ready now."""
+        queue = self._resource.queue
+        for i in range(1, min(self.preload, len(queue)) + 1):
+            if isinstance(queue[-i], lazy):
+                resource = self.preload_resource(self.prepare(queue[-i]))
+                self._adopt(resource)
+                queue[-i] = resource
+
+    def preload_resource(self, resource: Any) -> Any:
+        """Finish a resource created by ``preload`` (ConnectionPool connects it)."""
+        return resource
 
     def prepare(self, resource: Any) -> Any:
         """Make ``resource`` ready for use; evaluates placeholders."""
@@ -294,7 +309,7 @@ class Resource:
             if item is _NOTHING:  # timed out
                 waiters.remove(waiter)
                 raise self.PoolTimeout(
-                    f"No resource of {self!r} was released within {timeout} s: "
+                    f"No resource of {self!r} was released within {timeout:g} s: "
                     f"release them sooner, raise the limit or wait longer")
 
     def _hand_over(self, item: Any) -> bool:
@@ -479,6 +494,9 @@ class ConnectionPool(Resource):
 
     def new(self) -> Connection:
         return self.connection.clone()
+
+    def preload_resource(self, resource: Connection) -> Connection:
+        return resource.connect()
 
     def _adopt(self, resource: Connection) -> None:
         resource._pool = self

@@ -341,6 +341,28 @@ class TestTransportDelivery:
             again = _collect(conn, queue, 2)
             assert sorted(b["n"] for b, _ in again) == [1, 2]
 
+    def test_copies_routed_to_two_queues_are_acknowledged_apart(
+            self, transport_url: str, transport_capabilities: dict[str, Any]) -> None:
+        """One publish reaching two queues: each copy has its own delivery tag,
+        so acking one neither acks nor loses the other."""
+        if not transport_capabilities["restore_on_close"]:
+            pytest.skip("transport does not restore unacked messages on close")
+        with Connection(transport_url) as conn:
+            exchange = Exchange(_name("x"), "direct")
+            queues = [Queue(_name("q"), exchange, routing_key="rk") for _ in range(2)]
+            channel = conn.default_channel
+            for queue in queues:
+                queue(channel).declare()
+            Producer(channel, exchange, routing_key="rk").publish({"n": 1})
+            consuming = conn.channel()
+            held = _collect_on(consuming, conn, queues, 2)
+            assert [b for b, _ in held] == [{"n": 1}] * 2
+            assert held[0][1].delivery_tag != held[1][1].delivery_tag
+            held[0][1].ack()
+            consuming.close()  # the unacknowledged copy goes back to its queue
+            again = [m for q in queues for _, m in _collect(conn, q, 1, wait=2)]
+            assert len(again) == 1 and again[0].payload == {"n": 1}
+
     def test_prefetch_limits_unacked(self, kombu_connection: Connection) -> None:
         queue, producer = self._setup(kombu_connection)
         for i in range(5):
@@ -443,10 +465,12 @@ class TestTransportSimple:
             assert b.get(timeout=WAIT).payload == {"n": 1}
 
 
-def _collect_on(channel: Any, conn: Connection, queue: Queue, n: int) -> list[Any]:
+def _collect_on(channel: Any, conn: Connection, queue: Queue | list[Queue],
+                n: int) -> list[Any]:
     """Consume ``n`` messages on ``channel`` without acknowledging them."""
     got: list[Any] = []
-    consumer = Consumer(channel, [queue], callbacks=[lambda b, m: got.append((b, m))])
+    queues = queue if isinstance(queue, list) else [queue]
+    consumer = Consumer(channel, queues, callbacks=[lambda b, m: got.append((b, m))])
     consumer.consume()
     deadline = time.monotonic() + WAIT
     while len(got) < n and time.monotonic() < deadline:

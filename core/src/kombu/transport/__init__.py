@@ -3,7 +3,7 @@
 ``TRANSPORT_ALIASES`` maps names to ``'module:Class'`` paths, as in kombu
 5.x; third-party code that adds to it on import (kombu-pgmq does) keeps
 working.  Transports this project ships come from plugins instead: see
-:mod:`kombu.transport.registry`.
+:mod:`kombu.transport.plugins`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Callable
 
-from kombu.transport.registry import Registration, TransportRegistry, registry
+from kombu.transport.plugins import Registration, TransportRegistry, registry
 from kombu.utils.imports import symbol_by_name
 
 __all__ = (

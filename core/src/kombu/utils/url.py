@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 __all__ = (
     "as_url",
+    "mask_password",
     "maybe_sanitize_url",
     "parse_ssl_cert_reqs",
     "parse_url",
@@ -265,6 +266,27 @@ def sanitize_url(url: str, mask: str = "**") -> str:
     scheme, host, port, user, password, path, _ = url_to_parts(url)
     return as_url(scheme, host, port, user, password,
                   quote(path, safe="/") if path else None, sanitize=True, mask=mask)
+
+
+def mask_password(text: str, password: str | None, mask: str = "**") -> str:
+    """``text`` with every occurrence of ``password`` (plain or percent-encoded)
+    replaced by ``mask``.
+
+    Only whole occurrences are masked: one that is part of a longer word or
+    number is left alone, so a short password does not garble the message
+    (``"o"`` leaves "Connection refused" as it is).
+    """
+    if not password:
+        return text
+    forms = sorted({password, quote(password, safe="")}, key=len, reverse=True)
+    return re.sub("|".join(map(_whole, forms)), mask, text)
+
+
+def _whole(word: str) -> str:
+    """A regex for ``word`` not glued to letters or digits at its alphanumeric ends."""
+    head = r"(?<![A-Za-z0-9])" if word[0].isalnum() else ""
+    tail = r"(?![A-Za-z0-9])" if word[-1].isalnum() else ""
+    return f"{head}{re.escape(word)}{tail}"
 
 
 def maybe_sanitize_url(url: Any, mask: str = "**") -> Any:

@@ -59,14 +59,20 @@ class ExchangeType:
 
     def deliver(self, message: dict[str, Any], exchange: str, routing_key: str,
                 **kwargs: Any) -> None:
-        _deliver_each(self.channel._put, self.channel._lookup(exchange, routing_key),
+        _deliver_each(self.channel, self.channel._lookup(exchange, routing_key),
                       message, kwargs)
 
 
-def _deliver_each(put: Any, queues: Iterable[str], message: dict[str, Any],
+def _deliver_each(channel: Any, queues: Iterable[str], message: dict[str, Any],
                   kwargs: dict[str, Any]) -> None:
-    """Put ``message`` on each queue; every queue after the first gets a copy,
-    so that stores which keep the dict itself never share one between queues."""
+    """Put ``message`` on each queue; every queue after the first gets a copy
+    with a delivery tag of its own.
+
+    Stores that keep the dict itself never share one between queues, and
+    each copy is acknowledged on its own (kombu gave every copy the same
+    tag, so acking one copy, or holding two on one channel, lost the other).
+    """
+    put = channel._put
     first = True
     for queue in queues:
         if first:
@@ -75,7 +81,8 @@ def _deliver_each(put: Any, queues: Iterable[str], message: dict[str, Any],
         else:
             props = message["properties"]
             put(queue, {**message, "headers": dict(message.get("headers") or {}),
-                        "properties": {**props, "delivery_info": dict(props["delivery_info"])}},
+                        "properties": {**props, "delivery_info": dict(props["delivery_info"]),
+                                       "delivery_tag": channel._next_delivery_tag()}},
                 **kwargs)
 
 
@@ -204,7 +211,7 @@ class HeadersExchange(ExchangeType):
         except KeyError:
             return
         queues = self.lookup(table, exchange, routing_key, None, message.get("headers"))
-        _deliver_each(channel._put, queues, message, kwargs)
+        _deliver_each(channel, queues, message, kwargs)
 
 
 STANDARD_EXCHANGE_TYPES: dict[str, type[ExchangeType]] = {

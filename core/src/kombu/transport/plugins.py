@@ -58,7 +58,8 @@ SHIPPED: dict[str, str] = {
 KOMBU5_ONLY = frozenset({
     "librabbitmq", "qpid", "sqs", "SQS", "sqlalchemy", "sqla", "mongodb",
     "zookeeper", "consul", "etcd", "filesystem", "azurestoragequeues",
-    "azureservicebus", "pyro", "gcpubsub", "confluentkafka", "django",
+    "azureservicebus", "pyro", "gcpubsub", "confluentkafka", "kafka", "pgmq",
+    "slmq", "SLMQ",
 })
 
 Target = Union[str, type, Callable[[], Any]]
@@ -326,6 +327,23 @@ class TransportRegistry:
             f"{ENV_BLOCKED}={winner.dist or winner.plugin}."
         ), stacklevel=2)
 
+    def hooks_for(self, name: Any) -> Any:
+        """The plugins' hook relay if plugins may apply to transport ``name``, else None.
+
+        A class, a ``'module:Class'`` path and a name this process defines
+        (``TRANSPORT_ALIASES``, :meth:`register`) need no plugins, so entry
+        points are not read for them; any other name loads the plugins first.
+        """
+        from kombu.transport import TRANSPORT_ALIASES
+
+        if not self._loaded:
+            if not isinstance(name, str) or ":" in name or "." in name \
+                    or name in TRANSPORT_ALIASES or name in self._local:
+                return None
+            self.load_plugins()
+        assert self._pm is not None
+        return self._pm.hook
+
     # -- resolution --------------------------------------------------------
     def names(self) -> list[str]:
         """Every transport name (and alias) that resolves here."""
@@ -423,8 +441,16 @@ class TransportRegistry:
             )
         import difflib
 
-        close = difflib.get_close_matches(name, sorted({*installed, *SHIPPED}), n=3, cutoff=0.6)
+        failed = {f.plugin: f for f in self._failures.values()}
+        close = difflib.get_close_matches(name, sorted({*installed, *SHIPPED, *failed}),
+                                          n=3, cutoff=0.6)
         suggestion = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        if failed:
+            hint += (" These plugins failed to load, so the names they register are "
+                     "unknown: " + "; ".join(
+                         f"{plugin!r} ({f.dist or 'no distribution'} {f.version or ''}".rstrip()
+                         + f"), which {f.reason}: {type(f.error).__name__}: {f.error}"
+                         for plugin, f in sorted(failed.items())) + ".")
         if name in KOMBU5_ONLY:
             return UnknownTransport(
                 f"No such transport: {name!r}. kombu 5.x bundles a {name!r} transport; "
