@@ -18,10 +18,10 @@ The hierarchy::
     │   └── ContentDisallowed
     ├── ConnectionError
     │   ├── RecoverableConnectionError
+    │   │   └── ResourceError       the broker ran out of a resource (AMQP 506)
     │   ├── InconsistencyError
     │   └── AccessRefused           wrong credentials: never retried
     ├── ChannelError
-    │   └── ResourceError
     ├── TransportError
     │   ├── UnknownTransport        (also a KeyError, as kombu's is)
     │   ├── TransportNotInstalled   (also a KeyError)
@@ -152,8 +152,11 @@ class ChannelError(KombuError):
     """A channel-level error: the channel is unusable, the connection is not."""
 
 
-class ResourceError(ChannelError):
-    """The broker ran out of a resource (memory, disk) or refused one."""
+class ResourceError(RecoverableConnectionError):
+    """The broker ran out of a resource (memory, disk, channel ids) or refused one.
+
+    A connection-level error, as AMQP's 506 and kombu 5.x's class (amqp's) are.
+    """
 
 
 class TransportError(KombuError):

@@ -136,6 +136,17 @@ def vhost(amqp_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
+def bare_vhost(amqp_url: str) -> Iterator[str]:
+    """A virtual host of the test's own that nobody may use yet, deleted afterwards."""
+    name = f"kpa-vhost-{uuid.uuid4().hex[:10]}"
+    _rabbitmqctl("add_vhost", name)
+    try:
+        yield name
+    finally:
+        _rabbitmqctl("delete_vhost", name)
+
+
+@pytest.fixture
 def rabbitmqctl(amqp_url: str) -> Callable[..., str]:
     """``rabbitmqctl(*args)``: run rabbitmqctl, return its output."""
     return _rabbitmqctl

@@ -7,6 +7,7 @@ interpreter of ``helpers.kombu5.kombu5_python``).
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import socket
@@ -70,8 +71,7 @@ def test_driver_connection_errors_are_kombu_connection_errors(cls: type[Exceptio
     # The driver's behaviour is unchanged.
     assert error.reply_text == "text" and error.reply_code == cls.code
     assert str(error) == f"Connection.close: ({cls.code}) text"
-    if cls is not amqp.exceptions.ResourceError:
-        assert not isinstance(error, kombu.exceptions.ChannelError)
+    assert not isinstance(error, kombu.exceptions.ChannelError)
 
 
 @pytest.mark.parametrize("cls", [
@@ -84,11 +84,15 @@ def test_driver_channel_errors_are_kombu_channel_errors(cls: type[Exception]) ->
     assert not isinstance(error, kombu.exceptions.ConnectionError)
 
 
-def test_driver_resource_error_is_kombu_resource_error() -> None:
-    with pytest.raises(kombu.exceptions.ResourceError) as info:
-        raise amqp.exceptions.ResourceError("No free channel ids")
-    assert isinstance(info.value, kombu.exceptions.ConnectionError)
-    assert isinstance(info.value, amqp.exceptions.RecoverableConnectionError)
+def test_driver_resource_error_is_a_recoverable_connection_error_only() -> None:
+    error = amqp.exceptions.ResourceError("No free channel ids")
+    conn = Connection(URL)
+    assert isinstance(error, conn.connection_errors)
+    assert isinstance(error, conn.recoverable_connection_errors)
+    assert not isinstance(error, conn.channel_errors)
+    assert not isinstance(error, conn.recoverable_channel_errors)
+    assert not isinstance(error, kombu.exceptions.ChannelError)
+    assert isinstance(error, kombu.exceptions.ResourceError)  # as in kombu 5.x
 
 
 def test_exceptions_adopted_at_import_and_idempotent(tmp_path: Path) -> None:
@@ -103,6 +107,7 @@ def test_exceptions_adopted_at_import_and_idempotent(tmp_path: Path) -> None:
                  (a.ResourceError, k.ResourceError)]
         for driver_cls, kombu_cls in pairs:
             assert driver_cls.__bases__[-1] is kombu_cls, driver_cls.__bases__
+        assert not issubclass(a.ResourceError, k.ChannelError)
         assert issubclass(a.PreconditionFailed, k.ChannelError)
         assert issubclass(a.ConnectionForced, k.ConnectionError)
         before = [c.__bases__ for c, _ in pairs]
@@ -130,16 +135,35 @@ KOMBU5_SCRIPT = textwrap.dedent("""
         def __init__(self, version):
             self.server_properties = {"product": "RabbitMQ", "version": version}
 
+    def membership(conn, error_cls):
+        return [issubclass(error_cls, tuple(getattr(conn, a))) for a in attributes]
+
+    def no_free_channel_id(conn):
+        try:
+            while True:
+                conn.channel()
+        except Exception as exc:
+            return {"class": names([type(exc)])[0], "code": getattr(exc, "reply_code", None),
+                    "membership": membership(conn, type(exc)), "connected": conn.connected}
+
     url, attributes, versions = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+    classes = json.loads(sys.argv[4])
     conn = Connection(url)
     transport = conn.transport
     assert type(transport) is pyamqp.Transport, type(transport)
     out = {"errors": {a: names(getattr(pyamqp.Transport, a)) for a in attributes},
            "qos": {v: transport.qos_semantics_matches_spec(Conn(v)) for v in versions}}
+    out["membership"] = {}
+    for name in classes:
+        module, _, qualname = name.rpartition(".")
+        out["membership"][name] = membership(conn, getattr(__import__(
+            module, fromlist=[qualname]), qualname))
     with conn:
         conn.connect()
         out["live_qos"] = conn.qos_semantics_matches_spec
         out["live_version"] = conn.connection.server_properties["version"]
+    with Connection(url) as other:
+        out["no_free_channel_id"] = no_free_channel_id(other)
     print(json.dumps(out))
 """)
 
@@ -150,10 +174,29 @@ def kombu5_facts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     require("rabbitmq")
     cwd = tmp_path_factory.mktemp("kombu5")
     proc = run([kombu5_python(), "-c", KOMBU5_SCRIPT, URL, json.dumps(ERROR_ATTRIBUTES),
-                json.dumps(list(QOS_VERSIONS))], env={"PYTHONPATH": ""}, cwd=str(cwd),
-               timeout=60)
+                json.dumps(list(QOS_VERSIONS)), json.dumps(_classified_names())],
+               env={"PYTHONPATH": ""}, cwd=str(cwd), timeout=60)
     facts: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return facts
+
+
+def _classified_names() -> list[str]:
+    """Every exception class of the driver, and the socket errors, by qualified name."""
+    driver = [f"amqp.exceptions.{name}" for name in amqp.exceptions.__all__
+              if isinstance(getattr(amqp.exceptions, name), type)]
+    return [*driver, "builtins.OSError", "builtins.TimeoutError",
+            "builtins.ConnectionResetError", "socket.timeout"]
+
+
+def _resolve(name: str) -> type[BaseException]:
+    module, _, qualname = name.rpartition(".")
+    cls: type[BaseException] = getattr(importlib.import_module(module), qualname)
+    return cls
+
+
+def _membership(conn: Connection, cls: type[BaseException]) -> list[bool]:
+    """Whether ``cls`` is in each of the connection's error tuples."""
+    return [issubclass(cls, tuple(getattr(conn, a))) for a in ERROR_ATTRIBUTES]
 
 
 def _qualified(classes: Any) -> set[str]:
@@ -182,6 +225,36 @@ def test_error_tuples_match_kombu5_plus_documented_additions(
             f"{attribute}: undocumented difference {sorted(ours - theirs)}")
         # What the kombu Connection hands out is the transport's.
         assert _qualified(getattr(Connection("amqp://"), attribute)) == ours
+
+
+def test_every_driver_error_is_classified_as_in_kombu5(kombu5_facts: dict[str, Any]) -> None:
+    conn = Connection(URL)
+    theirs = kombu5_facts["membership"]
+    assert "amqp.exceptions.ResourceError" in theirs
+    differ = {name: (_membership(conn, _resolve(name)), expected)
+              for name, expected in theirs.items()
+              if _membership(conn, _resolve(name)) != expected}
+    assert not differ, f"(ours, kombu 5.x) membership of {ERROR_ATTRIBUTES}: {differ}"
+
+
+def test_no_free_channel_id_is_classified_as_in_kombu5(kombu5_facts: dict[str, Any],
+                                                        connect: Callable[..., Any]) -> None:
+    conn = connect()
+    conn.connect()
+    channels: list[Any] = []
+    with pytest.raises(Exception) as info:  # the class is compared below
+        for _ in range(70_000):
+            channels.append(conn.channel())
+    error = info.value
+    theirs = kombu5_facts["no_free_channel_id"]
+    assert _qualified([type(error)]) == {theirs["class"]} == {"amqp.exceptions.ResourceError"}
+    assert error.reply_code == theirs["code"] == 506
+    assert _membership(conn, type(error)) == theirs["membership"] == [True, False, True, False]
+    assert not isinstance(error, conn.channel_errors)
+    # A client-side error: the connection still works.
+    assert conn.connected and theirs["connected"]
+    channels.pop().close()
+    assert conn.channel().exchange_declare("amq.direct", "direct", passive=True) is None
 
 
 @pytest.mark.parametrize(("version", "expected"), sorted(QOS_VERSIONS.items()))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import sys
 import time
+import uuid
 from typing import Any, Callable
 
 import amqp
 import pytest
+from helpers import wait_until
 from kombu import Connection, Queue
-from kombu.exceptions import AccessRefused, OperationalError
+from kombu.exceptions import AccessRefused, OperationalError, RecoverableConnectionError
 from kombu.transport import get_transport_cls
 
 pytestmark = pytest.mark.rabbitmq
@@ -151,6 +154,89 @@ def test_unknown_virtual_host_says_so(amqp_url: str) -> None:
     assert "'no-such-vhost-kpa'" in text and "does not exist" in text
 
 
+def _vhost_url(vhost: str) -> str:
+    return f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+
+
+def _refused_without_retry(url: str) -> AccessRefused:
+    """The AccessRefused of ``ensure_connection`` to ``url``; fails if it was retried."""
+    retried: list[BaseException] = []
+    conn = Connection(url)
+    with pytest.raises(AccessRefused) as info:
+        conn.ensure_connection(errback=lambda exc, interval: retried.append(exc),
+                               max_retries=3, interval_start=0.1)
+    assert not retried, f"access refused must not be retried: {retried}"
+    assert not conn.connected
+    return info.value
+
+
+def test_virtual_host_without_permissions_is_access_refused(bare_vhost: str) -> None:
+    text = str(_refused_without_retry(_vhost_url(bare_vhost)))
+    assert "grant permissions (rabbitmqctl set_permissions)" in text
+    assert f"access to vhost '{bare_vhost}' refused for user 'guest'" in text  # the broker
+    assert "limit" not in text and "does not exist" not in text
+
+
+def test_deleted_virtual_host_is_not_found(rabbitmqctl: Callable[..., str]) -> None:
+    name = f"kpa-vhost-{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", name)
+    try:
+        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    finally:
+        rabbitmqctl("delete_vhost", name)
+    text = str(_refused_without_retry(_vhost_url(name)))
+    assert f"The virtual host '{name}' does not exist" in text
+    assert f"vhost {name} not found" in text  # the broker's words
+    assert "permissions" not in text and "limit" not in text
+
+
+def _limited_vhost(rabbitmqctl: Callable[..., str], vhost: str) -> str:
+    """Let guest into ``vhost``, one connection at a time; return its URL."""
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    rabbitmqctl("set_vhost_limits", "-p", vhost, '{"max-connections": 1}')
+    return _vhost_url(vhost)
+
+
+def test_connection_limit_reached_is_a_recoverable_error(
+        bare_vhost: str, rabbitmqctl: Callable[..., str], connect: Callable[..., Any]) -> None:
+    url = _limited_vhost(rabbitmqctl, bare_vhost)
+    connect(url).connect()
+    second = connect(url)
+    with pytest.raises(RecoverableConnectionError) as info:
+        second.connect()
+    error = info.value
+    assert not isinstance(error, AccessRefused)
+    assert isinstance(error, second.recoverable_connection_errors)
+    text = str(error)
+    assert "a limit is reached" in text and "set_vhost_limits" in text
+    assert "connection limit (1) is reached" in text  # the broker's words
+    assert "set_permissions" not in text
+    assert isinstance(error.__cause__, amqp.exceptions.NotAllowed)
+    assert not second.connected
+    # Retries exhausted: ensure_connection's OperationalError, quoting the broker.
+    with pytest.raises(OperationalError, match=r"connection limit \(1\) is reached"):
+        second.ensure_connection(max_retries=1, interval_start=0.1)
+
+
+def test_connection_limit_reached_is_retried_by_ensure_connection(
+        bare_vhost: str, rabbitmqctl: Callable[..., str], connect: Callable[..., Any]) -> None:
+    url = _limited_vhost(rabbitmqctl, bare_vhost)
+    first = connect(url)
+    first.connect()
+    failures: list[BaseException] = []
+
+    def errback(exc: BaseException, interval: float) -> None:
+        failures.append(exc)
+        first.release()  # the slot frees while ensure_connection waits
+
+    second = connect(url)
+    second.ensure_connection(errback=errback, max_retries=50, interval_start=0.1,
+                             interval_step=0.1, interval_max=0.3)
+    assert second.connected and not first.connected
+    assert failures and all("connection limit (1) is reached" in str(exc) for exc in failures)
+    assert second.default_channel.exchange_declare("amq.direct", "direct", passive=True) is None
+
+
 def test_heartbeats_negotiated_and_checked(connect: Callable[..., Any]) -> None:
     conn = connect(heartbeat=2)
     conn.connect()
@@ -179,6 +265,79 @@ def test_heartbeat_from_url_query(connect: Callable[..., Any], amqp_url: str) ->
     conn = connect(amqp_url + "?heartbeat=4")
     conn.connect()
     assert conn.get_heartbeat_interval() == 4
+
+
+def _connection_name(kind: str) -> str:
+    return f"kpa-{kind}-{uuid.uuid4().hex[:10]}"
+
+
+def _named(name: str) -> dict[str, Any]:
+    """transport_options giving the connection a name the broker lists."""
+    return {"client_properties": {"connection_name": name}}
+
+
+def _broker_heartbeat(rabbitmqctl: Callable[..., str], name: str,
+                      timeout: float = 10.0) -> int:
+    """The heartbeat timeout the broker agreed for the connection called ``name``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = json.loads(rabbitmqctl("list_connections", "timeout", "client_properties",
+                                      "--formatter", "json", "-q"))
+        for row in rows:
+            properties = {key: value for key, _kind, value in row["client_properties"]}
+            if properties.get("connection_name") == name:
+                return int(row["timeout"])
+        assert time.monotonic() < deadline, f"the broker does not list connection {name}"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("heartbeat", [3, 0])
+def test_broker_agrees_to_the_heartbeat(heartbeat: int, connect: Callable[..., Any],
+                                        rabbitmqctl: Callable[..., str]) -> None:
+    name = _connection_name(f"hb{heartbeat}")
+    conn = connect(heartbeat=heartbeat, transport_options=_named(name))
+    conn.connect()
+    assert conn.get_heartbeat_interval() == heartbeat
+    # RabbitMQ proposes 60 s: what it lists is what the client answered.
+    assert _broker_heartbeat(rabbitmqctl, name) == heartbeat
+
+
+def _drain_once(conn: Any, timeout: float = 0.1) -> None:
+    try:
+        conn.drain_events(timeout=timeout)
+    except socket.timeout:
+        pass
+
+
+def test_heartbeats_keep_an_idle_connection_open(
+        connect: Callable[..., Any], fault_proxy: Callable[[], Any],
+        rabbitmqctl: Callable[..., str]) -> None:
+    # Two idle connections with heartbeat=2: only one calls heartbeat_check.
+    # The broker closes the other, so the idle time outlasted its timeout.
+    proxy = fault_proxy()
+    name = _connection_name("beating")
+    beating = connect(proxy.url("amqp", "//"), heartbeat=2, transport_options=_named(name))
+    silent = connect(heartbeat=2)
+    beating.connect()
+    silent.connect()
+    raw = beating.connection
+    bytes_before, frames_before = proxy.bytes_upstream, raw.bytes_sent
+    deadline = time.monotonic() + 30
+    while True:
+        assert time.monotonic() < deadline, "the broker kept a connection without heartbeats"
+        beating.heartbeat_check(rate=2)
+        _drain_once(beating)
+        try:
+            _drain_once(silent)
+        except silent.connection_errors:
+            break  # the broker closed it: missed heartbeats
+    frames = raw.bytes_sent - frames_before  # the driver counts frames
+    assert frames >= 2
+    # Every frame the idle connection sent is an 8-byte heartbeat frame.
+    wait_until(lambda: proxy.bytes_upstream - bytes_before == 8 * frames, timeout=5)
+    assert beating.connected
+    assert _broker_heartbeat(rabbitmqctl, name) == 2
+    assert beating.default_channel.exchange_declare("amq.direct", "direct", passive=True) is None
 
 
 def test_socket_options_from_transport_options(connect: Callable[..., Any]) -> None:

@@ -2,8 +2,10 @@
 
 Real kombu runs in a separate environment as a subprocess: the interpreter
 named by ``KOMBU5_PYTHON``, else ``.venv-kombu`` at the repository root.
-The same message is published by both sides and read by both sides; the
-bodies, properties and headers must be identical.
+Two messages, one published without headers or properties and one with
+both, are published by both sides and read by both sides; for each, the
+bodies and the full property dicts (``application_headers`` included, an
+empty table when no headers were given) must be identical.
 """
 
 from __future__ import annotations
@@ -23,13 +25,20 @@ pytestmark = pytest.mark.rabbitmq
 
 ROOT = Path(__file__).resolve().parents[3]
 
-MESSAGE = {
-    "body": {"text": "héllo", "n": 42, "list": [1, 2.5, None, True]},
-    "headers": {"task": "add", "retries": 3, "nested": {"k": "v"}, "flag": False},
-    "properties": {"correlation_id": "corr-7", "reply_to": "replies", "priority": 4,
-                   "app_id": "interop", "message_id": "mid-1", "type": "job"},
-    "expiration": 60,
+BODY = {"text": "héllo", "n": 42, "list": [1, 2.5, None, True]}
+
+#: Messages by variant: the body and the keyword arguments of ``publish``.
+MESSAGES: dict[str, dict[str, Any]] = {
+    "plain": {"body": BODY, "kwargs": {}},
+    "full": {"body": BODY, "kwargs": {
+        "headers": {"task": "add", "retries": 3, "nested": {"k": "v"}, "flag": False},
+        "correlation_id": "corr-7", "reply_to": "replies", "priority": 4,
+        "app_id": "interop", "message_id": "mid-1", "type": "job", "expiration": 60}},
 }
+
+#: The properties kombu 5.x sends for a message published without any.
+PLAIN_PROPERTIES = {"content_type": "application/json", "content_encoding": "utf-8",
+                    "application_headers": {}, "delivery_mode": 2, "priority": 0}
 
 SCRIPT = r"""
 import json, sys, time
@@ -38,16 +47,15 @@ from kombu import Connection, Queue
 mode, url, spec = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 with Connection(url) as conn:
     if mode == "publish":
-        for name in spec["queues"]:
+        for name, variant in spec["queues"]:
+            message = spec["messages"][variant]
             queue = Queue(name, auto_delete=False, durable=False, max_priority=10)
-            conn.Producer().publish(spec["message"]["body"], routing_key=name,
-                                    declare=[queue], headers=spec["message"]["headers"],
-                                    expiration=spec["message"]["expiration"],
-                                    **spec["message"]["properties"])
+            conn.Producer().publish(message["body"], routing_key=name, declare=[queue],
+                                    **message["kwargs"])
         print(json.dumps({"ok": True}))
     else:
         out = []
-        for name in spec["queues"]:
+        for name, _variant in spec["queues"]:
             queue = Queue(name, auto_delete=False, durable=False, max_priority=10)
             bound = queue(conn.default_channel)
             deadline = time.monotonic() + 10
@@ -66,22 +74,31 @@ with Connection(url) as conn:
         print(json.dumps(out, default=str))
 """
 
+Queues = dict[str, str]  # variant -> queue name
 
-def _run_kombu5(mode: str, url: str, queues: list[str]) -> Any:
+
+def _run_kombu5(mode: str, url: str, *queues: Queues) -> Any:
+    """Publish to or consume from ``queues`` (in order) with kombu 5.x."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    pairs = [[name, variant] for each in queues for variant, name in each.items()]
+    spec = {"queues": pairs, "messages": MESSAGES}
     proc = subprocess.run(
-        [kombu5_python(), "-c", SCRIPT, mode, url,
-         json.dumps({"queues": queues, "message": MESSAGE})],
+        [kombu5_python(), "-c", SCRIPT, mode, url, json.dumps(spec)],
         capture_output=True, text=True, timeout=60, env=env, cwd=str(ROOT.parent))
     assert proc.returncode == 0, f"kombu 5.x script failed: {proc.stderr[-3000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _publish_ours(conn: Any, name: str) -> None:
-    queue = Queue(name, auto_delete=False, durable=False, max_priority=10)
-    conn.Producer().publish(MESSAGE["body"], routing_key=name, declare=[queue],
-                            headers=MESSAGE["headers"], expiration=MESSAGE["expiration"],
-                            **MESSAGE["properties"])
+def _queues(names: Callable[[str], str], who: str) -> Queues:
+    return {variant: names(f"{who}-{variant}") for variant in MESSAGES}
+
+
+def _publish_ours(conn: Any, queues: Queues) -> None:
+    for variant, name in queues.items():
+        message = MESSAGES[variant]
+        queue = Queue(name, auto_delete=False, durable=False, max_priority=10)
+        conn.Producer().publish(message["body"], routing_key=name, declare=[queue],
+                                **message["kwargs"])
 
 
 def _get_ours(conn: Any, name: str) -> dict[str, Any]:
@@ -106,29 +123,48 @@ def _normal(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _check_variant(variant: str, record: dict[str, Any]) -> None:
+    """``record`` is the message of ``variant`` with the properties kombu 5.x sends."""
+    kwargs = MESSAGES[variant]["kwargs"]
+    headers = kwargs.get("headers", {})
+    properties = record["properties"]
+    assert record["payload"] == MESSAGES[variant]["body"]
+    assert record["headers"] == headers
+    assert properties["application_headers"] == headers  # {} too: an empty table
+    if variant == "plain":
+        assert properties == PLAIN_PROPERTIES
+        return
+    expected = {key: value for key, value in kwargs.items()
+                if key not in ("headers", "expiration")}
+    assert {key: properties[key] for key in expected} == expected
+    assert properties["expiration"] == "60000"
+    assert set(properties) == {*expected, *PLAIN_PROPERTIES, "expiration"}
+
+
+def _compare(ours: dict[str, Any], theirs: dict[str, Any], variant: str) -> None:
+    for record in (ours, theirs):
+        _check_variant(variant, _normal(record))
+    assert _normal(ours) == _normal(theirs), variant
+
+
 def test_kombu5_publishes_we_consume(amqp_url: str, names: Callable[[str], str],
                                      connect: Callable[..., Any]) -> None:
-    theirs, ours = names("from-kombu5"), names("from-us")
-    _run_kombu5("publish", amqp_url, [theirs])
+    theirs, ours = _queues(names, "from-kombu5"), _queues(names, "from-us")
+    _run_kombu5("publish", amqp_url, theirs)
     conn = connect()
     _publish_ours(conn, ours)
-    got_theirs, got_ours = _get_ours(conn, theirs), _get_ours(conn, ours)
-    assert got_theirs["payload"] == MESSAGE["body"]
-    assert got_theirs["headers"] == MESSAGE["headers"]
-    for key, value in MESSAGE["properties"].items():
-        assert got_theirs["properties"][key] == value
-    assert got_theirs["properties"]["expiration"] == "60000"
-    assert _normal(got_theirs) == _normal(got_ours)
+    for variant in MESSAGES:
+        _compare(_get_ours(conn, ours[variant]), _get_ours(conn, theirs[variant]), variant)
 
 
 def test_we_publish_kombu5_consumes(amqp_url: str, names: Callable[[str], str],
                                     connect: Callable[..., Any]) -> None:
-    theirs, ours = names("from-kombu5"), names("from-us")
+    theirs, ours = _queues(names, "from-kombu5"), _queues(names, "from-us")
     conn = connect()
     _publish_ours(conn, ours)
-    _run_kombu5("publish", amqp_url, [theirs])
-    seen_ours, seen_theirs = _run_kombu5("consume", amqp_url, [ours, theirs])
-    assert seen_ours is not None and seen_theirs is not None
-    assert seen_ours["payload"] == MESSAGE["body"]
-    assert seen_ours["headers"] == MESSAGE["headers"]
-    assert _normal(seen_ours) == _normal(seen_theirs)
+    _run_kombu5("publish", amqp_url, theirs)
+    seen = _run_kombu5("consume", amqp_url, ours, theirs)
+    assert None not in seen, seen
+    by_queue = dict(zip([*ours.values(), *theirs.values()], seen))
+    for variant in MESSAGES:
+        _compare(by_queue[ours[variant]], by_queue[theirs[variant]], variant)

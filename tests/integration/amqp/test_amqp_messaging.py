@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import textwrap
 import time
+import zlib
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 import amqp
 import pytest
+from helpers import run
+from helpers.kombu5 import kombu5_python
 from kombu import Exchange, Producer, Queue, binding
 
 pytestmark = pytest.mark.rabbitmq
@@ -347,6 +353,68 @@ def test_confirm_publish(connect: Callable[..., Any], names: Names) -> None:
                                               routing_key="x")
 
 
+NACK_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from kombu import Connection, Queue
+    url, name, arguments = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    with Connection(url, transport_options={"confirm_publish": True}) as conn:
+        producer = conn.Producer()
+        producer.publish("first", routing_key=name,
+                         declare=[Queue(name, queue_arguments=arguments)])
+        try:
+            producer.publish("second", routing_key=name)
+        except Exception as exc:
+            cls = type(exc)
+            print(json.dumps({
+                "class": f"{cls.__module__}.{cls.__qualname__}",
+                "classified": [isinstance(exc, conn.connection_errors),
+                               isinstance(exc, conn.channel_errors),
+                               isinstance(exc, conn.recoverable_connection_errors),
+                               isinstance(exc, conn.recoverable_channel_errors)]}))
+        else:
+            print(json.dumps(None))
+""")
+
+#: A queue that holds one message and refuses (nacks) further publishes.
+REJECT_PUBLISH = {"x-max-length": 1, "x-overflow": "reject-publish"}
+
+
+def _classified(conn: Any, exc: BaseException) -> list[bool]:
+    return [isinstance(exc, conn.connection_errors), isinstance(exc, conn.channel_errors),
+            isinstance(exc, conn.recoverable_connection_errors),
+            isinstance(exc, conn.recoverable_channel_errors)]
+
+
+def _kombu5_nack(amqp_url: str, name: str, cwd: str) -> dict[str, Any]:
+    """What kombu 5.x raises for the nacked second publish to ``name``."""
+    proc = run([kombu5_python(), "-c", NACK_SCRIPT, amqp_url, name,
+                json.dumps(REJECT_PUBLISH)], env={"PYTHONPATH": ""}, cwd=cwd)
+    facts: dict[str, Any] | None = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert facts is not None, "kombu 5.x published to a full reject-publish queue"
+    return facts
+
+
+def test_confirm_publish_nack_raises_message_nacked(
+        connect: Callable[..., Any], names: Names, amqp_url: str, tmp_path: Path) -> None:
+    conn = connect(transport_options={"confirm_publish": True})
+    queue = Queue(names("q"), queue_arguments=REJECT_PUBLISH)
+    producer = conn.Producer()
+    producer.publish("first", routing_key=queue.name, declare=[queue])
+    with pytest.raises(amqp.exceptions.MessageNacked) as info:
+        producer.publish("second", routing_key=queue.name)
+    theirs = _kombu5_nack(amqp_url, names("q"), str(tmp_path))
+    cls = type(info.value)
+    assert f"{cls.__module__}.{cls.__qualname__}" == theirs["class"]
+    assert _classified(conn, info.value) == theirs["classified"]
+    # Neither the channel nor the connection is harmed; "second" was dropped.
+    assert conn.connected
+    bound = queue(conn.default_channel)
+    assert _get(bound, no_ack=True).payload == "first"
+    producer.publish("third", routing_key=queue.name)
+    assert _get(bound, no_ack=True).payload == "third"
+    assert bound.get(no_ack=True) is None
+
+
 def test_mandatory_returns_call_on_return(connect: Callable[..., Any], names: Names) -> None:
     conn = connect()
     returned: list[tuple[Any, ...]] = []
@@ -409,31 +477,78 @@ def test_large_and_many_messages_in_order(connect: Callable[..., Any], names: Na
     assert not bad, [(i, type(bodies[i]), bodies[i][:20]) for i in bad[:5]]
 
 
-def test_compressed_body_round_trip(connect: Callable[..., Any], names: Names) -> None:
+def _raw_get(raw: Any, queue: str, timeout: float = 5.0) -> Any:
+    """basic_get through a plain ``amqp`` channel until a message is there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = raw.basic_get(queue, no_ack=True)
+        if message is not None:
+            return message
+        assert time.monotonic() < deadline, f"no message in {queue} within {timeout}s"
+        time.sleep(0.02)
+
+
+def test_compressed_body_round_trip(connect: Callable[..., Any], names: Names,
+                                    raw: Any) -> None:
     conn = connect()
-    queue = Queue(names("q"), auto_delete=True)
-    conn.Producer().publish({"big": "x" * 10_000}, routing_key=queue.name, declare=[queue],
-                            compression="zlib")
-    message = _get(queue(conn.default_channel), no_ack=True)
+    payload = {"big": "x" * 10_000}
+    wire, received = Queue(names("q")), Queue(names("q"))
+    for queue in (wire, received):
+        conn.Producer().publish(payload, routing_key=queue.name, declare=[queue],
+                                compression="zlib")
+    # On the wire: the zlib stream of the JSON body, and the compression header.
+    sent = _raw_get(raw, wire.name)
+    assert sent.properties["application_headers"] == {"compression": "application/x-gzip"}
+    assert sent.properties["content_type"] == "application/json"
+    body = sent.body if isinstance(sent.body, bytes) else sent.body.encode()
+    assert zlib.decompress(body) == json.dumps(payload).encode()
+    assert len(body) < len(json.dumps(payload)) // 10
+    message = _get(received(conn.default_channel), no_ack=True)
     assert message.headers["compression"] == "application/x-gzip"
-    assert len(message.body) < 10_000 or message.payload == {"big": "x" * 10_000}
-    assert message.payload == {"big": "x" * 10_000}
+    assert message.payload == payload
+
+
+def test_prepare_message_without_headers_sends_an_empty_table(
+        connect: Callable[..., Any], names: Names, raw: Any) -> None:
+    conn = connect()
+    queue = Queue(names("q"))
+    queue(conn.default_channel).declare()
+    channel = conn.default_channel
+    for properties in (None, {"correlation_id": "c-1"}):
+        message = channel.prepare_message(b"x", properties=properties)
+        channel.basic_publish(message, routing_key=queue.name)
+        assert _raw_get(raw, queue.name).properties["application_headers"] == {}
 
 
 def test_simple_queue(connect: Callable[..., Any], names: Names) -> None:
     conn = connect()
     name = names("simple")
     queue = conn.SimpleQueue(name, queue_opts={"auto_delete": True})
+    with pytest.raises(queue.Empty):
+        queue.get_nowait()
     queue.put({"hello": "world"})
     message = queue.get(block=True, timeout=5)
     assert message.payload == {"hello": "world"}
     message.ack()
     queue.put("second")
-    assert queue.get_nowait is not None
-    message = queue.get(timeout=5)
+    message = _get_nowait(queue)
     assert message.payload == "second"
     message.ack()
+    with pytest.raises(queue.Empty):
+        queue.get_nowait()
+    assert len(queue) == 0
     queue.close()
+
+
+def _get_nowait(queue: Any, timeout: float = 5.0) -> Any:
+    """``get_nowait`` until the message is routed (RabbitMQ routes asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return queue.get_nowait()
+        except queue.Empty:
+            assert time.monotonic() < deadline, f"get_nowait found nothing within {timeout}s"
+            time.sleep(0.02)
 
 
 def test_drain_events_times_out(connect: Callable[..., Any]) -> None:

@@ -12,6 +12,11 @@ Differences from kombu 5.x's pyamqp transport:
 * Wrong credentials, a login method the broker does not offer and an unknown
   (or forbidden) virtual host raise :exc:`kombu.exceptions.AccessRefused` with
   a message that says what to fix; kombu let the driver's errors through.
+  A connection limit of the broker that is reached (``rabbitmqctl
+  set_vhost_limits``) raises :exc:`kombu.exceptions.RecoverableConnectionError`
+  instead, which ``ensure_connection`` retries.
+* A message published without headers carries an empty header table, also
+  when built by ``Channel.prepare_message`` directly (kombu sent none there).
 * TLS checks the broker's host name by default (``server_hostname`` is the
   connection's host name unless given, or verification is turned off with
   ``cert_reqs=ssl.CERT_NONE``); kombu only did so when asked.
@@ -33,12 +38,13 @@ Differences from kombu 5.x's pyamqp transport:
   ``127.0.0.1`` without being rewritten in the :class:`kombu.Connection`.
 
 Importing this module makes the driver's ``ChannelError``, ``ConnectionError``
-and ``ResourceError`` subclasses of kombu-core's classes of the same names
-(in kombu 5.x those *are* the driver's classes): see :func:`adopt_kombu_exceptions`.
+and ``ResourceError`` subclasses of kombu-core's classes of the same names (in
+kombu 5.x those *are* the driver's classes): see :func:`adopt_kombu_exceptions`.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl as _ssl
 from collections.abc import Mapping
@@ -82,6 +88,10 @@ _URL_SSL_KEYS = {"ssl_ca_certs": "ca_certs", "ssl_certfile": "certfile",
                  "ssl_ciphers": "ciphers", "ssl_server_hostname": "server_hostname"}
 DEFAULT_SSL_PORT = 5671
 
+#: RabbitMQ's reply text when a vhost's or user's connection limit is reached,
+#: e.g. "access to vhost 'v' refused for user 'u': connection limit (1) is reached".
+_LIMIT_REACHED = re.compile(r"\blimit \(\d+\) is reached")
+
 #: Bytes asked of ``recv`` at a time by the buffered transports.
 READ_SIZE = 65536
 
@@ -99,8 +109,8 @@ _unpack_header = _frame_header.unpack_from
 _publish_args: dict[tuple[Any, ...], bytes] = {}
 _PUBLISH_ARGS_MAX = 4096
 
-#: The driver's exception classes and the kombu-core classes they must also be.
-_ADOPTED_EXCEPTIONS: tuple[tuple[type[BaseException], type[BaseException]], ...] = (
+#: The driver's exception classes and the kombu-core classes they also are.
+_ADOPTED: tuple[tuple[type[BaseException], type[BaseException]], ...] = (
     (_amqp_exceptions.ConnectionError, KombuConnectionError),
     (_amqp_exceptions.ChannelError, KombuChannelError),
     (_amqp_exceptions.ResourceError, KombuResourceError),
@@ -120,12 +130,8 @@ def adopt_kombu_exceptions() -> None:
     kombu's.  The driver's own bases come first in the method resolution
     order, so its ``__init__`` and ``__str__`` are unchanged.  Idempotent;
     called when this module is imported.
-
-    The driver's ``ResourceError`` (reply code 506) is a connection error;
-    kombu-core's ``ResourceError`` is a ``ChannelError``, so the driver's one
-    is an instance of both.
     """
-    for driver_cls, kombu_cls in _ADOPTED_EXCEPTIONS:
+    for driver_cls, kombu_cls in _ADOPTED:
         if not issubclass(driver_cls, kombu_cls):
             driver_cls.__bases__ = (*driver_cls.__bases__, kombu_cls)
 
@@ -215,7 +221,12 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
                         headers: dict[str, Any] | None = None,
                         properties: dict[str, Any] | None = None,
                         _Message: type[amqp.Message] = amqp.Message) -> amqp.Message:
-        """Build the driver's message for :meth:`basic_publish`."""
+        """Build the driver's message for :meth:`basic_publish`.
+
+        No ``headers`` are sent as an empty table (kombu 5.x sent none here).
+        """
+        if headers is None:
+            headers = {}  # an empty table on the wire, as kombu's Producer.publish sends
         if properties:
             return _Message(body, priority=priority, content_type=content_type,
                             content_encoding=content_encoding,
@@ -558,15 +569,19 @@ class Transport(base.Transport):
             conn.connect()
         except BaseException as exc:
             conn.collect()  # the driver leaves the socket open on protocol errors
-            refused = self._login_error(conn, exc, host, opts)
-            if refused is not None:
-                raise refused from exc
+            error = self._login_error(conn, exc, host, opts)
+            if error is not None:
+                raise error from exc
             raise
         return conn
 
     def _login_error(self, conn: _Conn, exc: BaseException, host: str,
-                     opts: Mapping[str, Any]) -> AccessRefused | None:
-        """The AccessRefused to raise if ``exc`` means the login can never succeed."""
+                     opts: Mapping[str, Any]) -> KombuConnectionError | None:
+        """The error to raise instead of ``exc``, a failed login, or None to re-raise it.
+
+        AccessRefused if the login can never succeed; a recoverable error if
+        the broker's connection limit is reached.
+        """
         user = opts["userid"]
         if isinstance(exc, _AMQPAccessRefused) and opts["login_method"] == "EXTERNAL":
             # The identity is the TLS client certificate's, not user/password.
@@ -580,7 +595,7 @@ class Transport(base.Transport):
                 f"{opts['login_method']}): check the user name and password. "
                 f"The broker said: {exc.reply_text}")
         if isinstance(exc, _AMQPNotAllowed):
-            return AccessRefused(self._vhost_error(host, opts, exc))
+            return self._vhost_error(host, opts, exc)
         if isinstance(exc, _AMQPConnectionError) and "auth mechanism" in str(exc):
             return AccessRefused(
                 f"The broker at {host} does not accept login method "
@@ -610,16 +625,30 @@ class Transport(base.Transport):
         return opts or True
 
     @staticmethod
-    def _vhost_error(host: str, opts: Mapping[str, Any], exc: Exception) -> str:
+    def _vhost_error(host: str, opts: Mapping[str, Any],
+                     exc: Exception) -> KombuConnectionError:
+        """The error for a connection the broker did not let into the virtual host.
+
+        A connection limit that is reached is recoverable (other connections
+        may close); an unknown virtual host or missing permissions are not.
+        """
         vhost = opts["virtual_host"]
         text = getattr(exc, "reply_text", "") or str(exc)
+        if _LIMIT_REACHED.search(text):
+            return KombuRecoverableConnectionError(
+                f"The broker at {host} refused a connection of user {opts['userid']!r} to the "
+                f"virtual host {vhost!r} because a limit is reached: retry once other "
+                f"connections closed, or raise the limit (rabbitmqctl set_vhost_limits or "
+                f"set_user_limits). The broker said: {text}")
         if "not found" in text:
-            return (f"The virtual host {vhost!r} does not exist on the broker at {host}: "
-                    f"create it (rabbitmqctl add_vhost) or fix the URL (the default "
-                    f"virtual host '/' is written '//' in a URL). The broker said: {text}")
-        return (f"The broker at {host} does not allow user {opts['userid']!r} into the "
-                f"virtual host {vhost!r}: grant permissions (rabbitmqctl set_permissions) "
-                f"or use another virtual host. The broker said: {text}")
+            return AccessRefused(
+                f"The virtual host {vhost!r} does not exist on the broker at {host}: "
+                f"create it (rabbitmqctl add_vhost) or fix the URL (the default "
+                f"virtual host '/' is written '//' in a URL). The broker said: {text}")
+        return AccessRefused(
+            f"The broker at {host} does not allow user {opts['userid']!r} into the "
+            f"virtual host {vhost!r}: grant permissions (rabbitmqctl set_permissions) "
+            f"or use another virtual host. The broker said: {text}")
 
     @staticmethod
     def _closed_during_login(conn: _Conn, exc: OSError) -> bool:
