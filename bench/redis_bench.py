@@ -6,8 +6,11 @@ Each round runs, alternating, this project's Redis transport (in this
 process), kombu 5.x (``.venv-kombu/bin/python`` beside this directory, as a
 subprocess running this same file with ``--worker``) and raw redis-py
 (``LPUSH``/``BRPOP`` per message), with 100-byte and 10 KB bodies, and
-prints medians and ratios.  Measures: publish; consume with acks
-(prefetch 100); publish-then-receive round trip (one message at a time).
+prints medians and ratios; the order of the three rotates from round to
+round.  Measures: publish (default exchange); publish_direct (through a
+direct exchange, so the binding lookup is on the publish path); consume
+with acks (prefetch 100); publish-then-receive round trip (one message at a
+time).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ SIZES = (100, 10_000)
 
 def bench_kombu_api(url: str, n: int, size: int) -> dict[str, float]:
     """Messages per second through the kombu API of whichever kombu is imported."""
-    from kombu import Connection, Consumer, Producer, Queue
+    from kombu import Connection, Consumer, Exchange, Producer, Queue
 
     body = "x" * size
     name = f"bench-{uuid.uuid4().hex[:8]}"
@@ -63,7 +66,17 @@ def bench_kombu_api(url: str, n: int, size: int) -> dict[str, float]:
                 while got[0] == before:
                     conn.drain_events(timeout=5)
             results["roundtrip"] = rounds / (time.perf_counter() - start)
+        # Through a direct exchange: the binding lookup is on the publish path.
+        exchange = Exchange(f"{name}-x", "direct")
+        routed = Producer(conn.channel(), exchange)
+        routed.publish(body, routing_key=name, serializer="raw",
+                       declare=[Queue(name, exchange, routing_key=name)])
+        start = time.perf_counter()
+        for _ in range(n):
+            routed.publish(body, routing_key=name, serializer="raw")
+        results["publish_direct"] = n / (time.perf_counter() - start)
         queue(conn.default_channel).delete()
+        exchange(conn.default_channel).delete()
     return results
 
 
@@ -110,14 +123,15 @@ def main() -> None:
         sys.exit("benchmarks only run against a loopback Redis")
     for size in SIZES:
         samples: dict[str, dict[str, list[float]]] = {"ours": {}, "kombu": {}, "raw": {}}
-        for _ in range(args.rounds):
-            for who, fn in (("ours", bench_kombu_api), ("kombu", run_kombu), ("raw", bench_raw)):
+        sides = [("ours", bench_kombu_api), ("kombu", run_kombu), ("raw", bench_raw)]
+        for i in range(args.rounds):
+            for who, fn in sides[i % 3:] + sides[:i % 3]:  # the order rotates
                 result = fn(args.url, args.n, size)
                 for metric, value in (result or {}).items():
                     samples[who].setdefault(metric, []).append(value)
         print(f"\nbody {size} bytes, {args.n} messages, median of {args.rounds} rounds (msg/s)")
         print(f"{'metric':<12}{'ours':>10}{'kombu':>10}{'raw':>10}{'ours/kombu':>12}{'ours/raw':>10}")
-        for metric in ("publish", "consume_ack", "roundtrip"):
+        for metric in ("publish", "publish_direct", "consume_ack", "roundtrip"):
             med = {who: statistics.median(v[metric]) if metric in v else None
                    for who, v in samples.items()}
             ours, kombu, raw = med["ours"], med["kombu"], med["raw"]

@@ -545,3 +545,4 @@ def test_manager_and_error_classes() -> None:
     assert isinstance(conn.recoverable_channel_errors, tuple)
     assert isinstance(conn.recoverable_connection_errors, tuple)
     assert set(conn.recoverable_channel_errors) <= set(conn.channel_errors)
+

@@ -530,7 +530,9 @@ class Connection:
         default channel (and ``on_revive(channel)`` if given), so producers
         and consumers re-declare what they need.  Channel errors are retried
         without reconnecting.  ``max_retries`` and ``timeout`` bound the
-        whole operation, reconnects included.
+        whole operation, reconnects included.  A ``socket.timeout`` from
+        ``fun`` (``drain_events`` found nothing to do) is raised as it is:
+        the connection is fine (kombu reconnected and called ``fun`` again).
         """
         retry_errors = tuple(retry_errors or ())
 
@@ -538,12 +540,16 @@ class Connection:
             deadline = None if timeout is None else monotonic() + timeout
             conn_errors = self._retryable_connection_errors()
             chan_errors = tuple(self.recoverable_channel_errors)
+            waited: socket.timeout | None = None
             with self._reraise_as_library_errors():
                 for retries in count(0):
                     try:
                         return fun(*args, **kwargs)
                     except AccessRefused:
                         raise
+                    except socket.timeout as exc:
+                        waited = exc
+                        break
                     except retry_errors as exc:
                         if _spent(retries, max_retries, deadline):
                             raise
@@ -576,7 +582,8 @@ class Connection:
                         self._debug("ensure channel error: %r", exc)
                         if errback is not None:
                             errback(exc, 0)
-            raise AssertionError("unreachable")  # pragma: no cover
+            assert waited is not None
+            raise waited
 
         name = getattr(fun, "__name__", "fun")
         _ensured.__name__ = f"{name}(ensured)"

@@ -4,7 +4,7 @@ Tests use the database of the shared ``redis_url`` fixture, names of their
 own (``names``) and a ``global_keyprefix`` of their own (``connect``), and
 delete only the keys they created.  Extra redis-server processes (password,
 TLS, Sentinel, restarts) run on free loopback ports in directories of their
-own and are stopped afterwards.
+own and are stopped afterwards; so are the fault proxies of ``proxies``.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from __future__ import annotations
 import socket
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any, Callable
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable, NamedTuple
 
 import pytest
-from helpers.redis_server import RedisServer
+from helpers.faultproxy import FaultProxy
+from helpers.redis_server import RedisServer, free_port
 
 redis = pytest.importorskip("redis", reason="kombu-redis needs redis-py (pip install redis)")
 
@@ -117,3 +119,71 @@ def redis_server() -> Iterator[Callable[..., RedisServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def proxies(redis_url: str) -> Iterator[Callable[..., FaultProxy]]:
+    """``proxies(upstream=(HOST, 6379))``: started fault proxies, stopped afterwards."""
+    made: list[FaultProxy] = []
+
+    def make(upstream: tuple[str, int] = (HOST, 6379)) -> FaultProxy:
+        proxy = FaultProxy(upstream).start()
+        made.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in made:
+        proxy.stop()
+
+
+@pytest.fixture
+def dead_host(proxies: Callable[..., FaultProxy]) -> Callable[[], FaultProxy]:
+    """``dead_host()``: a proxy to a closed port; it accepts, counts, then resets."""
+    return lambda: proxies((HOST, free_port()))
+
+
+class Delivery(NamedTuple):
+    """One message delivered to (and acked by) a consumer's callback."""
+
+    body: Any
+    tag: str
+    redelivered: bool
+    #: Who got it: a process, or a connection's life between reconnects.
+    consumer: str
+
+
+def _check_deliveries(deliveries: Iterable[tuple[Any, str, bool, str]], published: set[Any],
+                      lost: set[str], republished: int = 0) -> None:
+    """Assert that no message was lost and every duplicate is accounted for.
+
+    ``deliveries`` are ``(body, delivery tag, redelivered, consumer)`` in the
+    order they happened, one per acked delivery.  Every published body was
+    delivered; a message (one delivery tag) delivered more than once was
+    redelivered with the flag set, and every delivery but its last went to
+    a consumer in ``lost`` (killed, or whose connection was cut).  At most
+    ``republished`` bodies were stored twice (a publish retried after its
+    connection failed with the command in flight: a new message with a tag
+    of its own).
+    """
+    by_tag: dict[str, list[Delivery]] = defaultdict(list)
+    tags_of: dict[Any, set[str]] = defaultdict(set)
+    for delivery in map(Delivery._make, deliveries):
+        by_tag[delivery.tag].append(delivery)
+        tags_of[delivery.body].add(delivery.tag)
+    missing = sorted(published - set(tags_of))
+    assert not missing, f"{len(missing)} message(s) lost, e.g. {missing[:20]}"
+    assert set(tags_of) == published, f"unknown bodies: {sorted(set(tags_of) - published)[:20]}"
+    extra = sum(len(tags) - 1 for tags in tags_of.values())
+    assert extra <= republished, f"{extra} bodies stored twice, {republished} publishes retried"
+    for got in by_tag.values():
+        for delivery in got[1:]:
+            assert delivery.redelivered, f"{delivery} delivered again without the flag: {got}"
+        for delivery in got[:-1]:
+            assert delivery.consumer in lost, \
+                f"{delivery} came back though {delivery.consumer} was alive and connected: {got}"
+
+
+@pytest.fixture
+def check_deliveries() -> Callable[..., None]:
+    """``check_deliveries(deliveries, published, lost, republished=0)``."""
+    return _check_deliveries

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,13 @@ from kombu import Consumer, Producer, Queue
 
 pytestmark = pytest.mark.redis
 
-N = 2000
+N = 3000
+#: Consumer connection cuts, and publisher connection cuts (one per PUBLISHER_CUT_EVERY).
+CONSUMER_CUTS = 6
+PUBLISHER_CUT_EVERY = 500
+OPTIONS = {"visibility_timeout": 1, "unacked_restore_interval": 0.2}
+#: Reconnect quickly, and for long enough to ride out a restart.
+RETRY = {"max_retries": 100, "interval_start": 0.05, "interval_step": 0.05, "interval_max": 0.3}
 
 
 @pytest.fixture
@@ -24,135 +31,187 @@ def proxy(redis_url: str) -> Iterator[FaultProxy]:
         yield fault_proxy
 
 
-@pytest.mark.timeout(120)
-def test_cut_connections_lose_nothing(proxy: FaultProxy, connect: Any, names: Any, raw: Any,
-                                      redis_url: str) -> None:
-    options = {"visibility_timeout": 1, "unacked_restore_interval": 0.2}
-    publisher = connect(**options)
-    conn = connect(url=proxy.url("redis", "/" + redis_url.rsplit("/", 1)[1]), **options)
-    queue = Queue(names("q"))
-    queue(publisher.default_channel).declare()
-    producer = Producer(publisher)
+def _redelivered(message: Any) -> bool:
+    return bool(message.delivery_info.get("redelivered"))
 
-    def publish() -> None:
-        for i in range(N):
-            producer.publish(i, routing_key=queue.name)
+
+class _Publisher(threading.Thread):
+    """Publishes 0..n-1 through ``connection.ensure``; counts the retried publishes.
+
+    With ``cut`` it resets its own connections every ``PUBLISHER_CUT_EVERY``
+    messages, between two publishes: the next one meets a dead connection
+    before its command was sent.
+    """
+
+    def __init__(self, connection: Any, queue: Queue, n: int,
+                 cut: FaultProxy | None = None) -> None:
+        super().__init__(daemon=True)
+        self.queue, self.n, self.cut = queue, n, cut
+        self.attempts: collections.Counter[int] = collections.Counter()
+        self.cuts = 0
+        self.producer = Producer(connection)
+        self.publish = connection.ensure(self.producer, self._send, **RETRY)
+
+    def _send(self, i: int) -> None:
+        self.attempts[i] += 1
+        self.producer.publish(i, routing_key=self.queue.name)
+
+    @property
+    def retried(self) -> int:
+        return sum(self.attempts.values()) - len(self.attempts)
+
+    def run(self) -> None:
+        for i in range(self.n):
+            if self.cut is not None and i and i % PUBLISHER_CUT_EVERY == 0:
+                self.cut.cut_all()
+                self.cuts += 1
+            self.publish(i)
             if i % 20 == 0:
                 time.sleep(0.005)
 
-    thread = threading.Thread(target=publish)
-    thread.start()
-    seen: list[tuple[int, bool]] = []
 
-    def on_message(body: Any, message: Any) -> None:
-        seen.append((body, bool(message.delivery_info.get("redelivered"))))
-        message.ack()
+@pytest.mark.timeout(90)
+def test_cut_connections_lose_nothing(proxies: Any, connect: Any, names: Any, raw: Any,
+                                      redis_url: str, check_deliveries: Any) -> None:
+    """Consumer and publisher connections are cut mid-stream.
 
+    The consumer's connections are cut inside a callback, before its ack,
+    and Redis stays unreachable until the consumer gave up its channel, so
+    the messages it held come back only through the visibility timeout
+    (delivered again, flagged).  It reconnects as Celery does (close,
+    ``ensure_connection``, consume again).
+    """
     from kombu_redis.acks import held_tags
 
-    cuts, next_cut = 0, 150
+    db = "/" + redis_url.rsplit("/", 1)[1]
+    to_publisher, to_consumer = proxies(), proxies()
+    publisher = connect(url=to_publisher.url("redis", db), **OPTIONS)
+    conn = connect(url=to_consumer.url("redis", db), **OPTIONS)
+    queue = Queue(names("q"))
+    queue(publisher.default_channel).declare()
+    thread = _Publisher(publisher, queue, N, cut=to_publisher)
+    thread.start()
+    seen: list[tuple[int, str, bool, str]] = []
+    consumer = ["c0"]  # this connection's life between reconnects
+    lost: set[str] = set()
     held_at_cut: list[int] = []  # messages the consumer held (fetched, unacked) at each cut
-    deadline = time.monotonic() + 90
-    while {b for b, _ in seen} != set(range(N)) or thread.is_alive():
-        assert time.monotonic() < deadline, f"{len({b for b, _ in seen})} of {N} received"
+
+    def cut() -> None:
+        held_at_cut.append(len(held_tags(conn.default_channel)))
+        lost.add(consumer[0])
+        to_consumer.refuse()
+        to_consumer.cut_all()
+
+    def on_message(body: Any, message: Any) -> None:
+        if len(held_at_cut) < CONSUMER_CUTS and len(seen) >= 150 + 400 * len(held_at_cut):
+            cut()
+        message.ack()
+        seen.append((body, message.delivery_tag, _redelivered(message), consumer[0]))
+
+    def done() -> bool:
+        return {b for b, *_ in seen} == set(range(N)) and not thread.is_alive()
+
+    deadline = time.monotonic() + 60
+    while not done():
+        assert time.monotonic() < deadline, f"{len({b for b, *_ in seen})} of {N} received"
         try:
             with Consumer(conn, [queue], callbacks=[on_message], prefetch_count=25):
-                while {b for b, _ in seen} != set(range(N)) or thread.is_alive():
+                while not done():
                     assert time.monotonic() < deadline
-                    if cuts < 6 and len(seen) >= next_cut:
-                        held_at_cut.append(len(held_tags(conn.default_channel)))
-                        proxy.cut_all()
-                        cuts, next_cut = cuts + 1, next_cut + 300
                     try:
                         conn.drain_events(timeout=0.5)
                     except TimeoutError:
                         pass
         except conn.connection_errors:
-            conn.close()  # cannot restore now: the records come back after 1s
-            conn.ensure_connection(max_retries=10, interval_start=0.1)
+            conn.close()  # Redis is unreachable: the records come back after 1s
+            to_consumer.forward()
+            conn.ensure_connection(**RETRY)
+            consumer[0] = f"c{len(lost)}"
     thread.join(10)
-    assert cuts == 6
+    assert len(held_at_cut) == CONSUMER_CUTS and thread.cuts == N // PUBLISHER_CUT_EVERY - 1
+    assert thread.retried == thread.cuts, "a cut before the send costs exactly one retry"
     conn.close()
     time.sleep(1.5)  # let the last visibility timeout pass, then collect the rest
+    consumer[0] = "final"
     with Consumer(publisher, [queue], callbacks=[on_message]):
         while True:
             try:
                 publisher.drain_events(timeout=1.5)
             except TimeoutError:
                 break
-            assert time.monotonic() < deadline
-    counts = collections.Counter(b for b, _ in seen)
-    assert set(counts) == set(range(N))
-    first: set[int] = set()
-    for body, redelivered in seen:
-        assert body not in first or redelivered, f"{body} delivered twice unflagged"
-        first.add(body)
-    assert any(held_at_cut), "no cut hit a consumer holding messages"
+            assert time.monotonic() < deadline + 20
+    check_deliveries(seen, set(range(N)), lost)
+    assert len(seen) > N, "no cut made a consumer lose a message it held"
+    assert raw.llen(connect.prefix + queue.name) == 0
     assert raw.hlen(connect.prefix + "unacked") == 0
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(90)
 def test_redis_restart_with_persistence_loses_nothing(redis_server: Any, tmp_path: Path,
-                                                      names: Any) -> None:
+                                                      names: Any, check_deliveries: Any) -> None:
+    """A consumer driven by ``Connection.ensure`` rides out a Redis restart.
+
+    The server (appendonly, fsync always) stops while messages are queued and
+    held, stays down for a second, then starts again on the same port with
+    the same data.  The consumer has no error handling of its own: ``ensure``
+    reconnects, revives it and consumes again.
+    """
     from kombu import Connection
 
     persist = ("--appendonly", "yes", "--appendfsync", "always", "--dir", str(tmp_path))
-    server = redis_server(*persist)
-    url = f"redis://127.0.0.1:{server.port}/0"
-    options = {"visibility_timeout": 1, "unacked_restore_interval": 0.2}
+    servers = [redis_server(*persist)]
+    port = servers[0].port
+    url = f"redis://127.0.0.1:{port}/0"
     queue = Queue(names("q"))
-    n = 600
-    seen: list[tuple[int, bool]] = []
-    tags: list[str] = []
+    n = 1000
+    seen: list[tuple[int, str, bool, str]] = []
+    consumer_name = ["c0"]
+    lost: set[str] = set()
+    reconnects: list[BaseException] = []
 
     def on_message(body: Any, message: Any) -> None:
-        seen.append((body, bool(message.delivery_info.get("redelivered"))))
-        tags.append(message.delivery_tag)
         message.ack()
+        seen.append((body, message.delivery_tag, _redelivered(message), consumer_name[0]))
 
-    with Connection(url, transport_options=options) as pub, \
-            Connection(url, transport_options=options) as conn:
-        producer = Producer(pub)
-        publish = pub.ensure(producer, producer.publish, max_retries=100, interval_start=0.1,
-                             interval_step=0.1, interval_max=0.3)
-        publish(-1, routing_key=queue.name, declare=[queue])
+    def restart() -> None:
+        lost.add(consumer_name[0])
+        servers[0].stop()
+        time.sleep(1.0)
+        servers[0] = redis_server(*persist, port=port)
 
-        def publish_all() -> None:
-            for i in range(n):
-                publish(i, routing_key=queue.name)
-                time.sleep(0.002)
+    with Connection(url, transport_options=OPTIONS) as pub, \
+            Connection(url, transport_options=OPTIONS) as conn:
+        queue(pub.default_channel).declare()
+        thread = _Publisher(pub, queue, n)
+        consumer = Consumer(conn, [queue], callbacks=[on_message], prefetch_count=10)
+        consumer.consume()
 
-        thread = threading.Thread(target=publish_all)
-        thread.start()
-        restarted = False
-        deadline = time.monotonic() + 90
-        while {b for b, _ in seen} != set(range(-1, n)) or thread.is_alive():
-            assert time.monotonic() < deadline, f"{len({b for b, _ in seen})} received"
+        def drain_once() -> None:
             try:
-                with Consumer(conn, [queue], callbacks=[on_message], prefetch_count=10):
-                    while {b for b, _ in seen} != set(range(-1, n)) or thread.is_alive():
-                        assert time.monotonic() < deadline
-                        if not restarted and len(seen) > n // 3:
-                            server.stop()
-                            server = redis_server(*persist, port=server.port)
-                            restarted = True
-                        try:
-                            conn.drain_events(timeout=0.5)
-                        except TimeoutError:
-                            pass
-            except conn.connection_errors:
-                conn.close()
-                conn.ensure_connection(max_retries=50, interval_start=0.1, interval_step=0.1)
+                conn.drain_events(timeout=0.5)
+            except socket.timeout:
+                pass
+
+        def on_revive(channel: Any) -> None:
+            lost.add(consumer_name[0])
+            consumer_name[0] = f"c{len(lost)}"
+            consumer.consume()
+
+        drain = conn.ensure(consumer, drain_once, on_revive=on_revive,
+                            errback=lambda exc, interval: reconnects.append(exc), **RETRY)
+        thread.start()
+        restarter = threading.Thread(target=restart)
+        deadline = time.monotonic() + 60
+        while {b for b, *_ in seen} != set(range(n)) or thread.is_alive():
+            assert time.monotonic() < deadline, f"{len({b for b, *_ in seen})} received"
+            if not restarter.is_alive() and len(seen) > n // 3 and not lost:
+                restarter.start()
+            drain()
+        restarter.join(20)
         thread.join(10)
-    assert restarted
-    assert {b for b, _ in seen} == set(range(-1, n))
-    # A publish retried across the restart may store a second copy (a new
-    # message, with its own delivery tag); a message delivered twice must be
-    # flagged as redelivered.
-    first: set[str] = set()
-    for (body, redelivered), tag in zip(seen, tags):
-        assert tag not in first or redelivered, f"{body} delivered twice unflagged"
-        first.add(tag)
+        consumer.cancel()
+    assert lost and reconnects, "the consumer did not meet the restart"
+    check_deliveries(seen, set(range(n)), lost, republished=thread.retried)
 
 
 def test_a_silent_server_fails_within_connect_timeout(proxy: FaultProxy, redis_url: str) -> None:

@@ -76,6 +76,24 @@ def test_fanout_reaches_every_consumer(connect: Any, names: Any, drain: Any) -> 
         consumer.cancel()
 
 
+@pytest.mark.parametrize("fanout_prefix", [True, False, "/custom.", "custom:", "x[1]*{db}:"])
+@pytest.mark.parametrize("routing_key", ["", "rk"])
+def test_fanout_prefix_options_deliver(connect: Any, names: Any, drain: Any, quiet: Any,
+                                       fanout_prefix: Any, routing_key: str) -> None:
+    """Any string prefix works (kombu 5.x dropped messages of one without a '/')."""
+    exchange = Exchange(names("fan"), "fanout")
+    conn = connect(fanout_prefix=fanout_prefix)
+    got: list[Any] = []
+    with Consumer(conn, [Queue(names("q"), exchange)],
+                  callbacks=[lambda b, m: (got.append(b), m.ack())]):
+        assert quiet(conn)  # subscribed
+        Producer(connect(fanout_prefix=fanout_prefix), exchange=exchange).publish(
+            "hello", routing_key=routing_key)
+        drain(conn, got, 1)
+        assert quiet(conn)
+    assert got == ["hello"]
+
+
 def test_priorities_follow_kombu_redis_order(connect: Any, names: Any, consume: Any) -> None:
     """Lower numbers first (kombu's Redis semantics), FIFO within a step."""
     conn = connect()

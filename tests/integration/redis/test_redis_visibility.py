@@ -296,3 +296,152 @@ def test_kombu_restores_our_records_to_their_queue_only(connect: Any, names: Any
     assert _records(raw, prefix) == (0, 0)
     [restored] = raw.lrange(prefix + qa.name, 0, -1)
     assert json.loads(restored)["properties"]["delivery_tag"] == message.delivery_tag
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """SIGKILL ``proc`` (a holder) and reap it."""
+    try:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _hold_in_a_process(redis_url: str, prefix: str, queue: Queue) -> subprocess.Popen:
+    """A process that consumed one message of ``queue`` and holds it unacked."""
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, redis_url, prefix, queue.name,
+                             json.dumps(OPTIONS)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if line != "holding":
+        _kill(proc)
+    assert line == "holding"
+    return proc
+
+
+def test_copies_held_by_two_consumers_have_a_record_each(
+        connect: Any, names: Any, redis_url: str, raw: Any) -> None:
+    """One publish routed to qa and qb: an ack of qa's copy leaves qb's record,
+    so qb's copy comes back when its consumer dies (kombu 5.x overwrote it)."""
+    conn = connect(**OPTIONS)
+    _, qa, qb = _two_queues_on_a_topic(conn, names)
+    prefix = connect.prefix
+    proc = _hold_in_a_process(redis_url, prefix, qb)
+    try:
+        message = qa(conn.default_channel).get()
+        assert message is not None and message.payload == "m"
+        assert _records(raw, prefix) == (2, 2)
+        message.ack()
+        assert _records(raw, prefix) == (1, 1), "the ack of qa's copy removed qb's record"
+    finally:
+        _kill(proc)
+    got: list[Any] = []
+    with Consumer(conn, [qa, qb], callbacks=[lambda b, m: (got.append(m), m.ack())]):
+        deadline = time.monotonic() + 10
+        while not got:
+            assert time.monotonic() < deadline, "the dead consumer's copy did not come back"
+            _keep_draining(conn, 0.3)
+        _keep_draining(conn, 1.5)
+    assert [(m.payload, m.delivery_info["redelivered"]) for m in got] == [("m", True)]
+    assert got[0]._source_queue == qb.name
+    assert _records(raw, prefix) == (0, 0)
+
+
+def test_close_restores_both_copies_one_consumer_held(connect: Any, names: Any,
+                                                      raw: Any) -> None:
+    conn = connect(**OPTIONS)
+    _, qa, qb = _two_queues_on_a_topic(conn, names)
+    prefix = connect.prefix
+    worker = connect(**OPTIONS)
+    got: list[Any] = []
+    with Consumer(worker, [qa, qb], callbacks=[lambda b, m: got.append(m)], prefetch_count=2):
+        deadline = time.monotonic() + 10
+        while len(got) < 2:
+            assert time.monotonic() < deadline
+            _keep_draining(worker, 0.2)
+        assert len({m.delivery_tag for m in got}) == 2
+        assert _records(raw, prefix) == (2, 2)
+    worker.close()  # nothing acked: both copies go back at once
+    assert raw.llen(prefix + qa.name) == raw.llen(prefix + qb.name) == 1
+    assert _records(raw, prefix) == (0, 0)
+    for queue in (qa, qb):
+        [restored] = raw.lrange(prefix + queue.name, 0, -1)
+        props = json.loads(restored)["properties"]
+        assert props["delivery_info"]["redelivered"] is True
+        assert props["delivery_tag"] == got[0].delivery_tag.split("@")[0]
+
+
+def test_acking_both_copies_leaves_no_record_and_no_redelivery(connect: Any, names: Any,
+                                                                raw: Any) -> None:
+    conn = connect(**OPTIONS)
+    _, qa, qb = _two_queues_on_a_topic(conn, names)
+    got: list[Any] = []
+    with Consumer(conn, [qa, qb], callbacks=[lambda b, m: (got.append(m), m.ack())],
+                  prefetch_count=2):
+        deadline = time.monotonic() + 10
+        while len(got) < 2:
+            assert time.monotonic() < deadline
+            _keep_draining(conn, 0.2)
+        _keep_draining(conn, 2.5)  # past two visibility timeouts, restores running
+    assert sorted(m._source_queue for m in got) == sorted([qa.name, qb.name])
+    assert len({m.delivery_tag for m in got}) == 2
+    assert _records(raw, connect.prefix) == (0, 0)
+
+
+def test_kombu_restores_both_copies_of_a_dead_consumer(connect: Any, names: Any,
+                                                       redis_url: str, raw: Any) -> None:
+    """Real kombu 5.x restores the record of a second copy too, to its queue."""
+    conn = connect(**OPTIONS)
+    _, qa, qb = _two_queues_on_a_topic(conn, names)
+    prefix = connect.prefix
+    dead = connect(**OPTIONS)
+    for queue in (qa, qb):
+        message = queue(dead.default_channel).get()
+        assert message is not None and message.payload == "m"
+    assert _records(raw, prefix) == (2, 2)
+    dead.default_channel._disconnect()
+    dead.default_channel.qos._delivered.clear()
+    time.sleep(1.2)
+    run_python(textwrap.dedent("""
+        import sys
+        from kombu import Connection
+        url, prefix = sys.argv[1:3]
+        conn = Connection(url, transport_options={"global_keyprefix": prefix,
+                                                  "visibility_timeout": 1})
+        conn.default_channel.qos.restore_visible(num=100, interval=1)
+        conn.close()
+    """), redis_url, prefix, python=kombu5_python())
+    assert raw.llen(prefix + qa.name) == raw.llen(prefix + qb.name) == 1
+    assert _records(raw, prefix) == (0, 0)
+
+
+def test_a_refresh_after_selection_keeps_the_message(connect: Any, names: Any,
+                                                     raw: Any) -> None:
+    """The restore moves a tag only if its index score is still overdue
+    (a holder's refresh between the selection and the restore wins)."""
+    from kombu_redis.acks import overdue_tags, refresh_held, restore_tags
+
+    conn = connect(visibility_timeout=30)
+    queue = Queue(names("q"))
+    Producer(conn).publish("held", routing_key=queue.name, declare=[queue])
+    channel = conn.default_channel
+    message = queue(channel).get()
+    assert message is not None
+    prefix = connect.prefix
+    raw.zadd(prefix + "unacked_index", {message.delivery_tag: time.time() - 60})
+    tags, ceiling = overdue_tags(channel, 100)
+    assert tags == [message.delivery_tag]
+    refresh_held(channel, tags)  # the holder is alive after all
+    assert restore_tags(channel, tags, ceiling=ceiling) == 0
+    assert raw.llen(prefix + queue.name) == 0
+    assert _records(raw, prefix) == (1, 1)
+    # Still overdue at restore time: it moves.
+    raw.zadd(prefix + "unacked_index", {message.delivery_tag: time.time() - 60})
+    tags, ceiling = overdue_tags(channel, 100)
+    assert restore_tags(channel, tags, ceiling=ceiling) == 1
+    assert raw.llen(prefix + queue.name) == 1
+    assert _records(raw, prefix) == (0, 0)

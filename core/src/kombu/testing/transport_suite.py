@@ -172,6 +172,19 @@ class TestTransportBasics:
             elapsed = time.monotonic() - start
         assert 0.25 <= elapsed < 5
 
+    def test_ensure_raises_a_drain_timeout_without_reconnecting(
+            self, kombu_connection: Connection) -> None:
+        """A ``drain_events`` timeout through ``ensure`` is no lost connection."""
+        kombu_connection.connect()
+        before = kombu_connection.connection
+        errors: list[Any] = []
+        drain = kombu_connection.ensure(kombu_connection, kombu_connection.drain_events,
+                                        max_retries=3,
+                                        errback=lambda exc, interval: errors.append(exc))
+        with pytest.raises(socket.timeout):
+            drain(timeout=0.1)
+        assert errors == [] and kombu_connection.connection is before
+
     def test_queue_declare_counts_and_purge(self, kombu_connection: Connection,
                                             transport_capabilities: dict[str, Any]) -> None:
         if not transport_capabilities["queue_size"]:

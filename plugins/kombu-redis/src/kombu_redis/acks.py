@@ -31,8 +31,9 @@ from kombu_redis.scripts import RESTORE, UNLOCK
 if TYPE_CHECKING:  # pragma: no cover
     from kombu_redis.transport import Channel, Transport
 
-__all__ = ("ACK_CHUNK", "QoS", "Refresher", "held_tags", "housekeeping", "refresh_held",
-           "restore_tags", "restore_visible", "return_buffered", "route_for_restore")
+__all__ = ("ACK_CHUNK", "QoS", "Refresher", "held_tags", "housekeeping", "overdue_tags",
+           "refresh_held", "restore_tags", "restore_visible", "return_buffered",
+           "route_for_restore")
 
 logger = logging.getLogger("kombu.transport.redis")
 
@@ -262,28 +263,37 @@ def restore_visible(channel: Channel) -> None:
         batch = channel.unacked_restore_limit or 100
         deadline = monotonic() + channel.unacked_mutex_expire / 2
         while monotonic() < deadline:
-            ceil = time() - channel.visibility_timeout
-            tags = client.zrangebyscore(channel._index, "-inf", ceil, start=0, num=batch)
+            tags, ceiling = overdue_tags(channel, batch)
             if not tags:
                 break
-            restore_tags(channel, [bytes(t).decode() for t in tags])  # type: ignore[arg-type]
+            restore_tags(channel, tags, ceiling=ceiling)
             if len(tags) < batch:
                 break
     finally:
         channel._client_script(UNLOCK, [channel._mutex], [token])
 
 
+def overdue_tags(channel: Channel, limit: int) -> tuple[list[str], float]:
+    """Up to ``limit`` tags whose visibility timeout expired, and the ceiling
+    they were selected with (the restore moves only those still below it)."""
+    ceiling = time() - channel.visibility_timeout
+    tags = channel.client.zrangebyscore(channel._index, "-inf", ceiling, start=0, num=limit)
+    return [bytes(t).decode() for t in tags], ceiling  # type: ignore[arg-type]
+
+
 def restore_tags(channel: Channel, tags: list[Any], leftmost: bool = False,
                  sources: dict[Any, str] | None = None,
-                 raws: dict[Any, Any] | None = None) -> int:
+                 raws: dict[Any, Any] | None = None,
+                 ceiling: float | None = None) -> int:
     """Move unacknowledged messages back to their queues (compare-and-swap).
 
     ``sources`` names the queue a message came from (else it is routed by
     its exchange and routing key, as kombu does); ``raws`` gives messages
-    that were never delivered, which go back unchanged.
+    that were never delivered, which go back unchanged.  With ``ceiling``
+    only tags whose index score is still at most ``ceiling`` move.
     """
     records = channel.client.hmget(channel._unacked, tags)
-    argv: list[Any] = ["1" if leftmost else "0"]
+    argv: list[Any] = ["1" if leftmost else "0", "" if ceiling is None else repr(ceiling)]
     for tag, record in zip(tags, records):
         if record is None:
             argv += [tag, "", "", 0]

@@ -20,7 +20,7 @@ from kombu.exceptions import AccessRefused
 from kombu.exceptions import ConnectionError as KombuConnectionError
 from redis import exceptions as rexc
 
-__all__ = ("TLSVerificationError", "connect_error", "connparams", "credential_provider",
+__all__ = ("InvalidDatabase", "TLSVerificationError", "connect_error", "connparams", "credential_provider",
            "prepare_virtual_host", "ssl_params")
 
 DEFAULT_DB = 0
@@ -39,6 +39,10 @@ _SSL_OPTIONS = frozenset({
 
 class TLSVerificationError(KombuConnectionError):
     """The Redis server's TLS certificate could not be verified (not retried)."""
+
+
+class InvalidDatabase(KombuConnectionError, ValueError):
+    """The virtual host names no database of the Redis server (not retried)."""
 
 
 def _cert_reqs(value: Any) -> Any:
@@ -76,17 +80,19 @@ def ssl_params(client: Any) -> dict[str, Any] | None:
 
 def prepare_virtual_host(vhost: Any) -> int:
     """The database number a virtual host names (``'/'`` and empty: 0)."""
-    if isinstance(vhost, numbers.Integral):
-        return int(vhost)
-    if not vhost or vhost == "/":
+    if not isinstance(vhost, numbers.Integral) and (not vhost or vhost == "/"):
         return DEFAULT_DB
-    if vhost.startswith("/"):
-        vhost = vhost[1:]
+    text = vhost[1:] if isinstance(vhost, str) and vhost.startswith("/") else vhost
     try:
-        return int(vhost)
+        db = int(text)
     except ValueError:
-        raise ValueError(f"The Redis virtual host is a database number "
-                         f"(0 to databases - 1), not {vhost!r}") from None
+        db = -1
+    if db < 0:
+        raise InvalidDatabase(
+            f"The virtual host of a Redis URL is a database number from 0 to the server's "
+            f"'databases' setting minus one (0 to 15 by default), not {text!r}: use "
+            "redis://host:port/<db>.")
+    return db
 
 
 def connparams(channel: Any) -> dict[str, Any]:
@@ -175,6 +181,8 @@ def connect_error(channel: Any, exc: BaseException) -> BaseException:
             f"Redis at {where} refused the credentials of user {user!r} ({exc}). Check the "
             "user name and password of the broker URL (or the ACL rules of that user); "
             "retrying will not help.")
+    if isinstance(exc, rexc.ResponseError) and _is_select_error(exc):
+        return _database_error(channel, where, exc)
     cause = exc.__cause__ or exc.__context__
     if isinstance(cause, ssl.SSLCertVerificationError) or (
             isinstance(exc, rexc.ConnectionError) and "CERTIFICATE_VERIFY_FAILED" in str(exc)):
@@ -184,3 +192,40 @@ def connect_error(channel: Any, exc: BaseException) -> BaseException:
             "?ssl_ca_certs=path in the URL), or turn verification off explicitly with "
             "ssl_cert_reqs=none.")
     return exc
+
+
+def _is_select_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the server refusing the SELECT of the connection handshake."""
+    text = str(exc)
+    return "DB index" in text or "SELECT is not allowed" in text
+
+
+def _database_error(channel: Any, where: str, exc: BaseException) -> InvalidDatabase:
+    """The error for a database number the server refused, with what it allows."""
+    db = channel.pool.connection_kwargs.get("db", DEFAULT_DB)
+    if "SELECT is not allowed" in str(exc):
+        return InvalidDatabase(
+            f"Redis at {where} is a cluster node, which has database 0 only, not {db} "
+            f"({exc}). Use redis://host:port/0; retrying will not help.")
+    count = _server_databases(channel)
+    allowed = (f"it has databases 0 to {count - 1} ('databases {count}' in its configuration)"
+               if count else "it has databases 0 to its 'databases' setting minus one "
+               "(0 to 15 by default)")
+    return InvalidDatabase(
+        f"Redis at {where} has no database {db} ({exc}): {allowed}. Use one of those "
+        "numbers in the broker URL (redis://host:port/<db>), or raise 'databases' in the "
+        "server's configuration; retrying will not help.")
+
+
+def _server_databases(channel: Any) -> int | None:
+    """The server's ``databases`` setting, or None if it cannot be read."""
+    conn = channel._new_connection(db=DEFAULT_DB)
+    try:
+        conn.connect()
+        conn.send_command("CONFIG", "GET", "databases")
+        reply = conn.read_response()
+        return int(reply[1])
+    except (rexc.RedisError, OSError, IndexError, TypeError, ValueError):
+        return None
+    finally:
+        conn.disconnect()

@@ -4,7 +4,11 @@ Each script does in one atomic step what kombu 5.x does in several round
 trips, which closes the windows in which a message could be lost:
 
 * :data:`POP` removes messages from their queues *and* records them as
-  unacknowledged (and first applies any pending acknowledgements).
+  unacknowledged (and first applies any pending acknowledgements).  The
+  copies of one publish routed to several queues share a delivery tag;
+  each copy gets a record of its own (kombu 5.x overwrote the first).
+  Each POP returns the recorded tag, which becomes the delivered
+  message's delivery tag.
 * :data:`RESTORE` moves unacknowledged messages back to their queues only if
   their record is unchanged (a compare-and-swap, so two restorers or a late
   ack never duplicate a message).
@@ -30,7 +34,8 @@ from __future__ import annotations
 from hashlib import sha1
 from typing import Any
 
-__all__ = ("POP", "REFRESH_BINDING", "RESTORE", "ROUTE", "SWEEP_BINDINGS", "UNLOCK", "Script")
+__all__ = ("COPY_TAG_SEP", "POP", "REFRESH_BINDING", "RESTORE", "ROUTE", "SWEEP_BINDINGS", "UNLOCK",
+           "Script")
 
 
 class Script:
@@ -47,6 +52,10 @@ class Script:
         return ["EVALSHA", self.sha, len(keys), *keys, *argv]
 
 
+#: Joins a delivery tag and a queue name into the tag of a second copy of
+#: a message (one publish routed to several queues carries one tag).
+COPY_TAG_SEP = "@"
+
 #: KEYS: unacked hash, unacked index, then the queue keys, priority level
 #: major (all queues at the first step, then all at the next, ...).
 #: ARGV: now, max count, number of queues, per-queue record flags ('1'/'0'),
@@ -54,8 +63,11 @@ class Script:
 #: names (without the key prefix, as the records name them), then the
 #: delivery tags to acknowledge before popping.
 #: Returns a flat list of triples: queue index (negative: quarantined, not
-#: counted in the max count), raw message, delivery tag if recorded else ''.
+#: counted in the max count), raw message, the tag it was recorded under
+#: ('' if not recorded): its own, or for a copy of a message whose tag is
+#: already recorded, ``tag + COPY_TAG_SEP + queue`` (plus a counter if taken).
 POP = Script(r"""
+local TAG_SEP = '@TAG_SEP@'
 local unacked, index = KEYS[1], KEYS[2]
 local now, limit, nq = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local flags, rr, qsuffix = ARGV[4], ARGV[5] == '1', ARGV[6]
@@ -83,6 +95,19 @@ local function properties(raw)
   local ok, msg = pcall(cjson.decode, raw)
   if ok and type(msg) == 'table' and type(msg.properties) == 'table' then return msg.properties end
 end
+-- [payload, "", queue]: restored to this queue, by kombu 5.x too.  A tag
+-- already recorded (another copy of a message routed to several queues)
+-- gets a field of its own: tag, TAG_SEP, queue (and a counter if taken).
+local function record(tag, raw, queue)
+  local value = '[' .. raw .. ', "", ' .. cjson.encode(queue) .. ']'
+  local field, n = tag, 0
+  while redis.call('HSETNX', unacked, field, value) == 0 do
+    n = n + 1
+    field = tag .. TAG_SEP .. queue .. (n > 1 and (TAG_SEP .. n) or '')
+  end
+  redis.call('ZADD', index, now, field)
+  return field
+end
 local function take(i, key)
   local raw = redis.call('RPOP', key)
   if not raw then return false end
@@ -94,11 +119,7 @@ local function take(i, key)
     out[#out + 1] = -i
   else
     if string.byte(flags, i) == 49 then
-      -- [payload, "", queue]: restored to this queue, by kombu 5.x too.
-      redis.call('HSET', unacked, tag,
-                 '[' .. raw .. ', "", ' .. cjson.encode(ARGV[6 + i]) .. ']')
-      redis.call('ZADD', index, now, tag)
-      recorded = tag
+      recorded = record(tag, raw, ARGV[6 + i])
     end
     out[#out + 1] = i
     n = n + 1
@@ -129,30 +150,41 @@ while base - 2 < nkeys and n < limit do
   base = base + nq
 end
 return out
-""")
+""".replace("@TAG_SEP@", COPY_TAG_SEP))
 
 #: KEYS: unacked hash, unacked index.  ARGV: '1' to push at the back of the
-#: queue (LPUSH, a requeue) or '0' at the front (RPUSH, a restore), then
-#: groups of: tag, expected record ('' for none), payload, number of
-#: destination keys, the destination keys.  A group moves only if the
-#: record still equals the expected one; a missing record with an expected
-#: '' just drops the index entry.  Returns how many messages moved.
+#: queue (LPUSH, a requeue) or '0' at the front (RPUSH, a restore), the
+#: ceiling ('' for none, else the highest index score a tag may have to
+#: move), then groups of: tag, expected record ('' for none), payload,
+#: number of destination keys, the destination keys.  A group moves only if
+#: the record still equals the expected one and, with a ceiling, the tag's
+#: index score is still at most the ceiling (a refresh since the tag was
+#: selected keeps it); a missing record with an expected '' just drops the
+#: index entry.  Returns how many messages moved.
 RESTORE = Script(r"""
 local unacked, index = KEYS[1], KEYS[2]
 local push = ARGV[1] == '1' and 'LPUSH' or 'RPUSH'
-local i, moved = 2, 0
+local ceiling = ARGV[2] ~= '' and tonumber(ARGV[2]) or nil
+local function overdue(tag)
+  if not ceiling then return true end
+  local score = redis.call('ZSCORE', index, tag)
+  return score ~= false and tonumber(score) <= ceiling
+end
+local i, moved = 3, 0
 while i <= #ARGV do
   local tag, expected, payload, ndest = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  local current = redis.call('HGET', unacked, tag)
-  if current == expected then
-    redis.call('HDEL', unacked, tag)
-    redis.call('ZREM', index, tag)
-    for d = 1, ndest do
-      redis.call(push, ARGV[i + 3 + d], payload)
+  if overdue(tag) then
+    local current = redis.call('HGET', unacked, tag)
+    if current == expected then
+      redis.call('HDEL', unacked, tag)
+      redis.call('ZREM', index, tag)
+      for d = 1, ndest do
+        redis.call(push, ARGV[i + 3 + d], payload)
+      end
+      moved = moved + 1
+    elseif not current and expected == '' then
+      redis.call('ZREM', index, tag)
     end
-    moved = moved + 1
-  elseif not current and expected == '' then
-    redis.call('ZREM', index, tag)
   end
   i = i + 4 + ndest
 end

@@ -30,6 +30,13 @@ Where kombu 5.x is known to be wrong, this transport differs:
   (celery #5935).
 * Unacked messages go back to the queue they were consumed from, not
   through their exchange again (which copied topic and fanout messages).
+* The copies of one publish routed to several queues share a delivery tag;
+  each consumed copy is recorded under a tag of its own (the second under
+  ``tag + '@' + queue``) and delivered with it, so acking one copy does not
+  drop the record of another (kombu 5.x overwrote it, losing the copy of a
+  consumer that died).
+* Any string ``fanout_prefix`` works (kombu 5.x dropped the messages of one
+  that does not start with ``/``).
 * ``rediss://`` verifies the server certificate unless told not to
   (``ssl_cert_reqs=none`` in the URL or in ``Connection(ssl=...)``); kombu
   silently turns verification off.
@@ -74,12 +81,12 @@ from kombu.utils.json import dumps, loads
 from redis import exceptions as rexc
 
 from kombu_redis.acks import ACK_CHUNK, QoS, Refresher, housekeeping, return_buffered
-from kombu_redis.connparams import TLSVerificationError, connect_error, connparams
+from kombu_redis.connparams import InvalidDatabase, TLSVerificationError, connect_error, connparams
 from kombu_redis.scripts import POP, REFRESH_BINDING, ROUTE, SWEEP_BINDINGS, Script
 from kombu_redis.waiter import NET_ERRORS, Waiter
 
-__all__ = ("Channel", "Message", "QoS", "SentinelChannel", "SentinelTransport",
-           "TLSVerificationError", "Transport", "UndecodableBody")
+__all__ = ("Channel", "InvalidDatabase", "Message", "QoS", "SentinelChannel",
+           "SentinelTransport", "TLSVerificationError", "Transport", "UndecodableBody")
 
 logger = logging.getLogger("kombu.transport.redis")
 
@@ -493,8 +500,13 @@ class Channel(virtual.Channel):
         return "".join([self.keyprefix_fanout, exchange])
 
     def _get_subscribe_topic(self, queue: str) -> str:
+        """The PSUBSCRIBE pattern of a fanout queue: prefixes and exchange match
+        literally; a routing key (with ``fanout_patterns``) is a glob, as in kombu."""
         exchange, routing_key = self._fanout_queues[queue]
-        return self.global_keyprefix + self._get_publish_topic(exchange, routing_key)
+        topic = _glob_escape(self.global_keyprefix + self.keyprefix_fanout + exchange)
+        if routing_key and self.fanout_patterns:
+            return f"{topic}/{routing_key}"
+        return topic
 
     def _subscribe_topics(self, queue: str) -> tuple[str, ...]:
         """The PSUBSCRIBE patterns of a fanout queue.
@@ -509,7 +521,7 @@ class Channel(virtual.Channel):
         exchange, routing_key = self._fanout_queues[queue]
         if routing_key or not self.fanout_patterns:
             return (topic,)
-        return topic, _glob_escape(topic) + "/*"
+        return topic, topic + "/*"
 
     # -- queue primitives ----------------------------------------------------
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
@@ -608,7 +620,11 @@ class Channel(virtual.Channel):
         return got
 
     def _decode(self, queue: str, raw: Any, tag: Any) -> dict[str, Any] | None:
-        """Parse a popped message; quarantine it if it is not a usable envelope."""
+        """Parse a popped message; quarantine it if it is not a usable envelope.
+
+        A recorded message is delivered with the tag it was recorded under
+        (a copy of a message routed to several queues has a tag of its own).
+        """
         try:
             payload = loads(raw)
             props = payload["properties"]
@@ -616,6 +632,8 @@ class Channel(virtual.Channel):
             encoding = props.get("body_encoding")
             if encoding and encoding.lower() != "utf-8" and encoding not in self.codecs:
                 raise ValueError(f"unknown body encoding {encoding!r}")
+            if tag:
+                props["delivery_tag"] = tag
             return payload  # type: ignore[no-any-return]
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             self._quarantine(queue, raw, tag, exc)
@@ -946,9 +964,7 @@ class Channel(virtual.Channel):
     def _on_waiter_reply(self, reply: Any) -> None:
         if reply[0] != b"pmessage":
             return  # a tracking invalidation (a wake-up) or a confirmation
-        channel = reply[2].decode()[len(self.global_keyprefix):]
-        if channel[:1] == "/":
-            channel = channel.partition(".")[2]
+        channel = reply[2].decode()[len(self.global_keyprefix) + len(self.keyprefix_fanout):]
         if reply[3]:
             # Every queue of this channel bound to the exchange gets it (kombu
             # 5.x delivered it to only the last one consumed).
