@@ -130,14 +130,14 @@ def main() -> None:
                 for metric, value in (result or {}).items():
                     samples[who].setdefault(metric, []).append(value)
         print(f"\nbody {size} bytes, {args.n} messages, median of {args.rounds} rounds (msg/s)")
-        print(f"{'metric':<12}{'ours':>10}{'kombu':>10}{'raw':>10}{'ours/kombu':>12}{'ours/raw':>10}")
+        print(f"{'metric':<15}{'ours':>10}{'kombu':>10}{'raw':>10}{'ours/kombu':>12}{'ours/raw':>10}")
         for metric in ("publish", "publish_direct", "consume_ack", "roundtrip"):
             med = {who: statistics.median(v[metric]) if metric in v else None
                    for who, v in samples.items()}
             ours, kombu, raw = med["ours"], med["kombu"], med["raw"]
             fmt = lambda v: f"{v:>10.0f}" if v else f"{'-':>10}"  # noqa: E731
             ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"  # noqa: E731
-            print(f"{metric:<12}{fmt(ours)}{fmt(kombu)}{fmt(raw)}{ratio(ours, kombu):>12}"
+            print(f"{metric:<15}{fmt(ours)}{fmt(kombu)}{fmt(raw)}{ratio(ours, kombu):>12}"
                   f"{ratio(ours, raw):>10}")
 
 
