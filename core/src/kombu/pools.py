@@ -18,7 +18,6 @@ import os
 import threading
 from collections.abc import Iterator
 from itertools import chain
-from time import monotonic
 from typing import Any, TypeVar
 
 from kombu.connection import Connection
@@ -36,8 +35,6 @@ logger = get_logger(__name__)
 G = TypeVar("G", bound="PoolGroup")
 
 _limit = [10]
-#: A producer acquired outside ``acquire()`` waits for its connection (kombu's way).
-_NO_WAIT: tuple[bool, float | None] = (True, None)
 _groups: list[PoolGroup] = []
 #: A group created with this limit follows :func:`get_limit`.
 use_global_limit: Any = object()
@@ -70,32 +67,20 @@ class ProducerPool(Resource):
 
     def _reset_state(self) -> None:
         super()._reset_state()
-        #: Per thread: the (block, deadline) of the acquire in progress.
-        self._local = threading.local()
         #: Free producers whose connection went back to ``connections``.
         self._detached: set[_Producer] = set()
 
-    def acquire(self, block: bool = False, timeout: float | None = None) -> Any:
-        """Take a producer; ``block`` and ``timeout`` also bound the wait for its
-        connection (kombu waited for a connection without limit)."""
-        local = self._local
-        local.wait = (block, None if timeout is None else monotonic() + timeout)
-        try:
-            return super().acquire(block, timeout)
-        finally:
-            local.wait = _NO_WAIT
-
-    def _acquire_connection(self) -> Connection:
-        block, deadline = getattr(self._local, "wait", _NO_WAIT)
-        timeout = None if deadline is None else max(deadline - monotonic(), 0.0)
+    def _acquire_connection(self, block: bool = True,
+                            timeout: float | None = None) -> Connection:
         return self.connections.acquire(block=block, timeout=timeout)  # type: ignore[no-any-return]
 
     def _preload(self) -> None:
         """Nothing: a free producer holds no connection (preload ``connections``)."""
 
-    def create_producer(self) -> _Producer:
-        """A new producer on a connection from the connection pool."""
-        connection = self._acquire_connection()
+    def create_producer(self, block: bool = True, timeout: float | None = None) -> _Producer:
+        """A new producer on a connection from the connection pool (waiting
+        for one as ``block`` and ``timeout`` allow)."""
+        connection = self._acquire_connection(block, timeout)
         try:
             return self.Producer(connection)
         except BaseException:
@@ -120,11 +105,19 @@ class ProducerPool(Resource):
 
     def prepare(self, resource: Any) -> _Producer:
         """Evaluate a placeholder; give a released producer a connection again."""
-        producer: _Producer = super().prepare(resource)
+        return self._prepare(resource, True, None)
+
+    def _prepare(self, resource: Any, block: bool, timeout: float | None) -> _Producer:
+        """:meth:`prepare`; the wait for a connection follows the acquire's
+        ``block`` and ``timeout`` (kombu waited for one without limit)."""
+        while isinstance(resource, lazy):  # a slot: lazy(new) -> lazy(create_producer)
+            resource = (self.create_producer(block, timeout)
+                        if resource._fun == self.create_producer else resource.evaluate())
+        producer: _Producer = resource
         detached = self._detached
         if producer in detached or producer._channel is None:
             detached.discard(producer)
-            connection = self._acquire_connection()
+            connection = self._acquire_connection(block, timeout)
             try:
                 if not _still_bound(producer, connection):
                     producer.revive(connection)

@@ -181,6 +181,11 @@ class Resource:
                 self._adopt(resource)
                 queue[-i] = resource
 
+    def _prepare(self, resource: Any, block: bool, timeout: float | None) -> Any:
+        """:meth:`prepare`, told how the acquire in progress may wait (for
+        pools whose resources need another pool's, as ProducerPool's do)."""
+        return self.prepare(resource)
+
     def preload_resource(self, resource: Any) -> Any:
         """Finish a resource created by ``preload`` (ConnectionPool connects it)."""
         return resource
@@ -222,6 +227,7 @@ class Resource:
         if self._closed:
             raise RuntimeError(f"acquire() on a closed pool {self!r}: create a new pool")
         limit = self._limit
+        started = 0.0 if timeout is None else monotonic()
         if not limit:
             resource = self.prepare(self.new())
             self._adopt(resource)
@@ -250,10 +256,12 @@ class Resource:
                     self._pending += 1
             else:
                 self._dirty.add(item)
+        if timeout is not None:  # what is left of it, for _prepare
+            timeout = max(timeout - (monotonic() - started), 0.0)
         if placeholder:
-            return self._create(item)
+            return self._create(item, block, timeout)
         try:
-            resource = self.prepare(item)
+            resource = self._prepare(item, block, timeout)
         except BaseException:
             self.release(item)
             raise
@@ -340,10 +348,12 @@ class Resource:
         for waiter in self._waiters:
             waiter.wake(_RECHECK)
 
-    def _create(self, placeholder: Any) -> Any:
+    def _create(self, placeholder: Any, block: bool = True,
+                timeout: float | None = None) -> Any:
         q = self._resource
         try:
-            resource = self.prepare(self.new() if placeholder is None else placeholder)
+            resource = self._prepare(self.new() if placeholder is None else placeholder,
+                                     block, timeout)
         except BaseException:
             with q.mutex:
                 self._pending -= 1
