@@ -229,7 +229,7 @@ class Resource:
         limit = self._limit
         started = 0.0 if timeout is None else monotonic()
         if not limit:
-            resource = self.prepare(self.new())
+            resource = self._prepare(self.new(), block, timeout)
             self._adopt(resource)
             with self._resource.mutex:
                 self._dirty.add(resource)
