@@ -154,49 +154,82 @@ def test_import_kombu_loads_no_plugin_no_client_no_metadata() -> None:
         f"import kombu loaded {sorted(loaded & forbidden)}; it added {json.loads(added_line)}")
 
 
+def _fresh_env(tmp_path: Path, wheel_paths: list[Path], packages: list[str]) -> Path:
+    """A new virtual environment holding only ``wheel_paths`` (installed with
+    pip, without dependencies) and ``packages`` copied from the test
+    environment; returns its python."""
+    import importlib
+    import shutil
+
+    env = tmp_path / "env"
+    run([sys.executable, "-m", "venv", "--without-pip", str(env)], timeout=60)
+    python = env / "bin" / "python"
+    site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]
+                    ).stdout.strip())
+    for name in packages:
+        shutil.copytree(Path(importlib.import_module(name).__file__).parent, site / name)  # type: ignore[arg-type]
+    run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
+         "--no-deps", "--no-index", *map(str, wheel_paths)], timeout=100)
+    return python
+
+
+SIMPLE_QUEUE_ROUND_TRIP = """
+import json, sys, kombu
+from kombu import Connection
+from kombu.exceptions import TransportNotInstalled
+out = {"kombu": kombu.__file__}
+split = sys.argv.index("--")
+for url in sys.argv[1:split]:
+    with Connection(url) as conn:
+        queue = conn.SimpleQueue(f"fresh-env-{id(out)}")
+        queue.put({"via": url})
+        message = queue.get(timeout=5)
+        message.ack()
+        queue.queue.delete()
+        out[url] = [message.payload, type(conn.transport).__module__]
+for url in sys.argv[split + 1:]:  # transports that are not installed
+    try:
+        Connection(url).connect()
+    except TransportNotInstalled as exc:
+        out[url] = str(exc)
+print(json.dumps(out))
+"""
+
+
 @pytest.mark.slow
 def test_a_fresh_environment_with_core_a_plugin_and_a_third_party_wheel(
         wheels: dict[str, Wheel], tmp_path: Path) -> None:
     """What ``pip install kombu-core kombu-memory kombu-dictq`` gives a user: the
     wheels (built from the checkout, kombu-dictq from tests/thirdparty) in a new
     virtual environment that holds nothing else but pluggy."""
-    import shutil
-
-    import pluggy
-
     run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
          "-w", str(tmp_path / "w"), str(ROOT / "tests" / "thirdparty" / "kombu-dictq")],
         timeout=100)
     (dictq,) = (tmp_path / "w").glob("kombu_dictq-*.whl")
-    env = tmp_path / "env"
-    run([sys.executable, "-m", "venv", "--without-pip", str(env)], timeout=60)
-    python = env / "bin" / "python"
-    site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]
-                    ).stdout.strip())
-    shutil.copytree(Path(pluggy.__file__).parent, site / "pluggy")
-    run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-         "--no-deps", "--no-index", str(wheels["kombu-core"].path),
-         str(wheels["kombu-memory"].path), str(dictq)], timeout=100)
-    code = """
-import json, kombu
-from kombu import Connection
-from kombu.exceptions import TransportNotInstalled
-out = {"kombu": kombu.__file__}
-for url in ("memory://", "dictq://"):
-    with Connection(url) as conn:
-        queue = conn.SimpleQueue("jobs")
-        queue.put({"via": url})
-        message = queue.get(timeout=5)
-        message.ack()
-        out[url] = [message.payload, type(conn.transport).__module__]
-try:
-    Connection("redis://127.0.0.1:1/0").connect()
-except TransportNotInstalled as exc:
-    out["redis"] = str(exc)
-print(json.dumps(out))
-"""
-    out = json.loads(run([str(python), "-c", code], cwd=str(tmp_path)).stdout)
-    assert Path(out["kombu"]).is_relative_to(site), out["kombu"]
+    python = _fresh_env(tmp_path, [wheels["kombu-core"].path, wheels["kombu-memory"].path, dictq],
+                        ["pluggy"])
+    out = json.loads(run([str(python), "-c", SIMPLE_QUEUE_ROUND_TRIP, "memory://", "dictq://", "--",
+                          "redis://127.0.0.1:1/0", "amqp://127.0.0.1:1//"],
+                         cwd=str(tmp_path)).stdout)
+    assert "/env/" in out["kombu"], out["kombu"]
     assert out["memory://"] == [{"via": "memory://"}, "kombu_memory.transport"]
     assert out["dictq://"] == [{"via": "dictq://"}, "kombu_dictq.transport"]
-    assert "pip install kombu-redis" in out["redis"]
+    assert "pip install kombu-redis" in out["redis://127.0.0.1:1/0"]
+    assert "pip install kombu-pyamqp" in out["amqp://127.0.0.1:1//"]
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_pip_install_kombu_core_kombu_redis_runs_kombu_code(
+        wheels: dict[str, Wheel], tmp_path: Path, redis_url: str) -> None:
+    """The mission's promise: kombu-core, kombu-redis and redis-py (with pluggy)
+    in a new environment, and kombu code runs against a real Redis."""
+    python = _fresh_env(tmp_path, [wheels["kombu-core"].path, wheels["kombu-redis"].path],
+                        ["pluggy", "redis"])
+    out = json.loads(run([str(python), "-c", SIMPLE_QUEUE_ROUND_TRIP, redis_url, "--",
+                          "amqp://127.0.0.1:1//", "memory://"],
+                         cwd=str(tmp_path)).stdout)
+    assert "/env/" in out["kombu"], out["kombu"]
+    assert out[redis_url] == [{"via": redis_url}, "kombu_redis.transport"]
+    assert "pip install kombu-pyamqp" in out["amqp://127.0.0.1:1//"]
+    assert "pip install kombu-memory" in out["memory://"]
