@@ -295,9 +295,9 @@ def test_shuffle_tries_every_host_once_per_round(flaky: Any) -> None:
     with pytest.raises(OperationalError):
         conn.ensure_connection(max_retries=3 * len(names) - 1, interval_start=0)
     tried = hosts(flaky.attempts)
-    rounds = [tried[i:i + len(names)] for i in range(0, len(tried), len(names))]
-    assert len(rounds) == 3 and all(sorted(r) == names for r in rounds)
-    assert all(a[-1] != b[0] for a, b in zip(rounds, rounds[1:]))
+    # Every run of len(names) attempts, from wherever it starts, reaches every host.
+    assert len(tried) == 3 * len(names)
+    assert all(sorted(tried[i:i + len(names)]) == names for i in range(len(tried) - len(names)))
 
 
 def test_an_overall_timeout_caps_the_connect_timeout_of_each_attempt(flaky: Any) -> None:
@@ -325,6 +325,60 @@ def test_a_pooled_connection_closed_by_its_user_is_usable_by_the_next() -> None:
     channel = again.channel()  # kombu: AttributeError, the connection stayed closed
     assert channel is not None and again.connected
     again.release()
+
+
+def test_a_pooled_connection_that_fails_over_keeps_its_slot(flaky: Any) -> None:
+    flaky.refuse = {"a"}
+    pool = Connection("flaky://a/", alternates=["flaky://b/"]).Pool(2)
+    conn = pool.acquire()
+    conn.connect()  # a refused: switched to b (kombu-core once gave the slot back here)
+    assert conn.hostname == "b" and conn in pool._dirty
+    assert pool.acquire() is not conn
+
+
+def test_the_primary_joins_the_rotation_once_whatever_its_form(flaky: Any) -> None:
+    by_port = Connection(hostname="127.0.0.1", port=5672, transport="flaky",
+                         alternates=["flaky://127.0.0.1:1/"])
+    assert by_port.alt == ["127.0.0.1", "flaky://127.0.0.1:1/"]  # another port: another host
+    split = Connection(hostname="127.0.0.1:5672", transport="flaky",
+                       alternates=["flaky://b/"])
+    assert split.alt == ["127.0.0.1", "flaky://b/"] and split.port == 5672
+    split.maybe_switch_next()
+    split.maybe_switch_next()
+    assert (split.hostname, split.port) == ("127.0.0.1", 5672)
+    for conn in (Connection("memory://", alternates=["memory://b/"]),
+                 Connection("flaky://a/", alternates=["flaky://b/"])):
+        for other in (conn.clone(), pickle.loads(pickle.dumps(conn)), copy.copy(conn)):
+            assert other.alt == conn.alt, other.alt
+
+
+def test_ensure_retries_a_connect_timeout_inside_fun(flaky: Any) -> None:
+    """Only a timeout on a live connection means "nothing to do"."""
+    class TimingOut(FlakyTransport):
+        def establish_connection(self) -> Any:
+            if self.client.hostname == "silent":
+                FlakyTransport.attempts.append(("silent", time.monotonic()))
+                raise socket.timeout("timed out connecting")
+            return super().establish_connection()
+
+        connection_errors = FlakyTransport.connection_errors + (socket.timeout,)
+
+    register("timingout", TimingOut, replace=True)
+    try:
+        conn = Connection("timingout://silent/", transport_options={"max_retries": 0})
+        errors: list[Any] = []
+        drain = conn.ensure(conn, conn.drain_events, max_retries=2,
+                            errback=lambda exc, interval: errors.append(exc))
+        with pytest.raises(OperationalError):  # not an idle socket.timeout
+            drain(timeout=0.05)
+        assert len(errors) >= 2
+        live = Connection("timingout://silent/;timingout://live/")
+        drain = live.ensure(live, live.drain_events, max_retries=2)
+        with pytest.raises(socket.timeout):
+            drain(timeout=0.05)  # connected to live: then a plain idle timeout
+        assert live.hostname == "live"
+    finally:
+        unregister("timingout")
 
 
 def test_alternates_keyword_keeps_the_primary_in_the_rotation(flaky: Any) -> None:

@@ -259,21 +259,38 @@ def test_producer_pool_limit() -> None:
 
 
 def test_a_producer_acquire_is_bounded_while_every_connection_is_in_use() -> None:
-    """kombu waited for a connection without limit, whatever block and timeout said."""
+    """kombu waited for a connection without limit, whatever the timeout said."""
     pools.set_limit(2)
-    held = [pools.connections[URL].acquire() for _ in range(2)]
-    with pytest.raises(pools.connections[URL].PoolTimeout):
+    connections = pools.connections[URL]
+    held = [connections.acquire() for _ in range(2)]
+    with pytest.raises(connections.PoolTimeout):
         pools.producers[URL].acquire(block=True, timeout=0.2)
-    with pytest.raises(LimitExceeded):
-        pools.producers[URL].acquire(block=False)
-    assert len(pools.producers[URL]._dirty) == 0  # the failed acquires kept no slot
+    assert len(pools.producers[URL]._dirty) == 0  # the failed acquire kept no slot
+    # block=False (the default) waits for a connection, as kombu does.
     releaser = threading.Timer(0.1, held.pop().release)
     releaser.start()
-    producer = pools.producers[URL].acquire(block=True, timeout=10)
+    producer = pools.producers[URL].acquire()
     releaser.join()
     assert producer.connection is not None
     producer.release()
     held.pop().release()
+
+
+def test_a_failed_producer_acquire_leaves_other_connections_alone() -> None:
+    """The producer's old connection, given back at release, may be in use by
+    someone else: a failed acquire must not release it again."""
+    cpool = Connection(URL).Pool(limit=1)
+    ppool = ProducerPool(cpool, limit=2)
+    ppool.acquire(block=True).release()
+    held = cpool.acquire()
+    with pytest.raises(cpool.PoolTimeout):
+        ppool.acquire(block=True, timeout=0.1)
+    with pytest.raises(cpool.LimitExceeded):
+        cpool.acquire(block=False)  # still held: not handed out twice
+    held.release()
+    producer = ppool.acquire(block=True, timeout=5)
+    assert producer.connection is held  # the connection came back to it
+    producer.release()
 
 
 def test_producer_pool_with_a_custom_producer_class(unique: Callable[..., str]) -> None:

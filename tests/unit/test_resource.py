@@ -909,6 +909,8 @@ def test_preload_makes_channels_now() -> None:
     assert pool.acquire() is ready[0]
 
 
-def test_preload_of_an_unreachable_broker_raises() -> None:
-    with pytest.raises(OSError):
-        Connection("amqp://guest:guest@127.0.0.1:1//", connect_timeout=1).Pool(2, 1)
+def test_preload_of_an_unreachable_broker_warns_and_stays_lazy(
+        caplog: pytest.LogCaptureFixture) -> None:
+    pool = Connection("amqp://guest:guest@127.0.0.1:1//", connect_timeout=1).Pool(2, 2)
+    assert all(isinstance(x, lazy) for x in pool._resource.queue)
+    assert "preloaded 0 of 2 resources" in caplog.text and "refused" in caplog.text.lower()

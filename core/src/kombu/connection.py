@@ -56,30 +56,18 @@ T = TypeVar("T")
 
 
 def shufflecycle(hosts: Sequence[str]) -> Iterator[str]:
-    """Yield the hosts round after round, each round in a new random order.
+    """Yield the hosts in an order shuffled once, then round and round.
 
     The first host comes first (the Connection starts there and skips it);
-    the rest of the first round is shuffled.  Every round tries each host
-    once, and no round starts with the host the previous one ended with, so
-    ``len(hosts)`` attempts always reach every host (kombu's shuffle drew
-    hosts independently and could miss the live one for several rounds).
+    the others follow in random order, so connections spread over the
+    hosts, and any ``len(hosts)`` attempts in a row, from wherever a
+    failover starts, reach every host (kombu drew hosts independently and
+    could miss the live one for several rounds).
     """
     hosts = list(hosts)
-    if len(hosts) < 2:
-        yield from cycle(hosts)
-        return
-    first, rest = hosts[0], hosts[1:]
+    rest = hosts[1:]
     random.shuffle(rest)
-    yield first
-    yield from rest
-    last = rest[-1]
-    while True:
-        random.shuffle(hosts)
-        if hosts[0] == last:
-            swap = random.randrange(1, len(hosts))
-            hosts[0], hosts[swap] = hosts[swap], hosts[0]
-        yield from hosts
-        last = hosts[-1]
+    return cycle(hosts[:1] + rest)
 
 
 failover_strategies: dict[str, Callable[[Sequence[str]], Iterator[str]]] = {
@@ -145,13 +133,25 @@ def _check_url(url: str) -> None:
         parse_url(url)
 
 
-def _listed(host: str, urls: list[str]) -> bool:
-    """Whether ``host`` (a URL, or a host name as ``clone()`` passes it) is in ``urls``."""
-    if "://" in host or host in urls:
-        return host in urls
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    return any("://" in url and "+" not in url[:url.index("://")]
-               and url_to_parts(url).hostname == name for url in urls)
+def _listed(host: str, port: int | None, uri_prefix: str | None, urls: list[str]) -> bool:
+    """Whether ``host`` is in ``urls``: a URL (with or without its ``uri_prefix``)
+    or a host name and port, as ``clone()`` and unpickling pass them."""
+    if host in urls or (uri_prefix and f"{uri_prefix}+{host}" in urls):
+        return True
+    if "://" in host:
+        return False
+    for url in urls:
+        if "://" not in url or "+" in url[:url.index("://")]:
+            continue
+        parts = url_to_parts(url)
+        if parts.hostname == host and (port is None or parts.port in (None, port)):
+            return True
+    return False
+
+
+def _rebuild(cls: type[Connection], params: dict[str, Any]) -> Connection:
+    """Unpickle a :class:`Connection` (see ``Connection.__reduce__``)."""
+    return cls(**params)
 
 
 def _coerce(value: Any) -> Any:
@@ -255,10 +255,12 @@ class Connection:
             self._apply_url(hostname, params, transport_options)
         elif hostname:
             _split_host_port(params)
-        if alt and single and hostname and not _listed(hostname, alt):
-            # The primary host is part of the rotation (kombu left it out,
-            # so a failover never came back to it).
-            alt.insert(0, hostname)
+        if alt and single and hostname:
+            primary = hostname if "://" in hostname else params["hostname"]
+            if not _listed(primary, params["port"], uri_prefix, alt):
+                # The primary host is part of the rotation (kombu left it
+                # out, so a failover never came back to it).
+                alt.insert(0, primary)
         for url in alt:
             _check_url(url)
         if failover_strategy in (None, "round-robin"):  # the URL's query may name one
@@ -353,8 +355,11 @@ class Connection:
 
     # -- failover ------------------------------------------------------------
     def switch(self, conn_str: str) -> None:
-        """Close the connection and point it at ``conn_str`` (a URL or host)."""
-        self.close()
+        """Close the connection and point it at ``conn_str`` (a URL or host).
+
+        A pooled connection keeps its pool slot: it is still in use.
+        """
+        self._close()
         self.declared_entities.clear()
         self._closed = False
         params = dict(self._initial_params)
@@ -531,8 +536,9 @@ class Connection:
         and consumers re-declare what they need.  Channel errors are retried
         without reconnecting.  ``max_retries`` and ``timeout`` bound the
         whole operation, reconnects included.  A ``socket.timeout`` from
-        ``fun`` (``drain_events`` found nothing to do) is raised as it is:
-        the connection is fine (kombu reconnected and called ``fun`` again).
+        ``fun`` while the connection is still up (``drain_events`` found
+        nothing to do) is raised as it is (kombu reconnected and called
+        ``fun`` again).
         """
         retry_errors = tuple(retry_errors or ())
 
@@ -547,14 +553,14 @@ class Connection:
                         return fun(*args, **kwargs)
                     except AccessRefused:
                         raise
-                    except socket.timeout as exc:
-                        waited = exc
-                        break
                     except retry_errors as exc:
                         if _spent(retries, max_retries, deadline):
                             raise
                         self._debug("ensure retry policy error: %r", exc)
                     except conn_errors as exc:
+                        if isinstance(exc, socket.timeout) and self.connected:
+                            waited = exc  # nothing to do in time: the connection is fine
+                            break
                         if _spent(retries, max_retries, deadline):
                             raise
                         self._debug("ensure connection error: %r", exc)
@@ -878,7 +884,12 @@ class Connection:
         return f"<Connection: {self.as_uri()} at {id(self):#x}>"
 
     def __reduce__(self) -> Any:
-        return self.__class__, tuple(self.info().values()), None
+        # Unresolved, as clone() does: a URL without a host stays one (the
+        # transport's default host is not added to the alternates).
+        params = dict(self._info(resolve=False))
+        if self.uri_prefix:
+            params["hostname"] = self.hostname
+        return _rebuild, (self.__class__, params), None
 
     def __copy__(self) -> Connection:
         return self.clone()

@@ -48,7 +48,9 @@ class ProducerPool(Resource):
 
     A producer holds its connection only while it is in use: releasing the
     producer gives the connection back to ``connections`` too.  Acquiring a
-    producer waits for a free connection (``block=True``), as in kombu.  Unlike
+    producer waits for a free connection, as in kombu, but a blocking
+    acquire's ``timeout`` bounds that wait too (kombu waited without limit,
+    so ``acquire(block=True, timeout=...)`` could hang).  Unlike
     kombu, a producer that gets the same connection back (the usual case,
     both pools being LIFO) keeps its channel instead of being revived.
 
@@ -72,7 +74,10 @@ class ProducerPool(Resource):
 
     def _acquire_connection(self, block: bool = True,
                             timeout: float | None = None) -> Connection:
-        return self.connections.acquire(block=block, timeout=timeout)  # type: ignore[no-any-return]
+        """A connection for a producer: as kombu, waits for one however the
+        producer was asked for, but no longer than a blocking acquire's ``timeout``."""
+        return self.connections.acquire(  # type: ignore[no-any-return]
+            block=True, timeout=timeout if block else None)
 
     def _preload(self) -> None:
         """Nothing: a free producer holds no connection (preload ``connections``)."""
@@ -116,14 +121,17 @@ class ProducerPool(Resource):
         producer: _Producer = resource
         detached = self._detached
         if producer in detached or producer._channel is None:
-            detached.discard(producer)
+            # Until it has a connection again, the producer stays detached, so
+            # that a failed acquire does not release the connection it gave back.
             connection = self._acquire_connection(block, timeout)
             try:
                 if not _still_bound(producer, connection):
                     producer.revive(connection)
             except BaseException:
                 connection.release()
+                detached.add(producer)
                 raise
+            detached.discard(producer)
         return producer
 
     def release(self, resource: _Producer) -> None:
@@ -131,7 +139,7 @@ class ProducerPool(Resource):
         if resource not in self._dirty:
             return
         connection = resource.__connection__
-        if connection is not None:
+        if connection is not None and resource not in self._detached:
             if self._limit:
                 self._detached.add(resource)
             connection.release()

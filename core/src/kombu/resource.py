@@ -45,6 +45,7 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from kombu import exceptions
+from kombu.log import get_logger
 from kombu.utils.compat import register_after_fork
 from kombu.utils.functional import lazy
 
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from kombu.connection import Connection
 
 __all__ = ("ChannelPool", "ConnectionPool", "Resource")
+
+logger = get_logger(__name__)
 
 
 class _ConnectionPoolTimeout(exceptions.PoolTimeout, exceptions.ConnectionLimitExceeded):
@@ -113,7 +116,8 @@ class Resource:
         no limit (then every acquire creates a resource, and release
         closes it).
     :param preload: how many resources to create now, when the pool is
-        made (at most ``limit``); the other slots are filled on first use.
+        made (at most ``limit``; a warning, not an error, if the broker is
+        down); the other slots are filled on first use.
     :param close_after_fork: forget the resources in a forked child
         (default ``True``).
     """
@@ -173,13 +177,27 @@ class Resource:
                 q.queue[:0] = [lazy(self.new) for _ in range(free)]
 
     def _preload(self) -> None:
-        """Replace the top ``preload`` placeholders with resources made ready now."""
+        """Replace the top ``preload`` placeholders with resources made ready now.
+
+        Best effort, as the pool is lazy anyway: when one cannot be made (the
+        broker is down), a warning says why and the rest stay placeholders.
+        """
         queue = self._resource.queue
         for i in range(1, min(self.preload, len(queue)) + 1):
-            if isinstance(queue[-i], lazy):
-                resource = self.preload_resource(self.prepare(queue[-i]))
-                self._adopt(resource)
-                queue[-i] = resource
+            if not isinstance(queue[-i], lazy):
+                continue
+            resource = None
+            try:
+                resource = self.prepare(queue[-i])
+                resource = self.preload_resource(resource)
+            except Exception as exc:  # noqa: BLE001 - the pool still works, lazily
+                if resource is not None:
+                    self.close_resource(resource)
+                logger.warning("%r preloaded %d of %d resources: %r; the others are "
+                               "created on first use", self, i - 1, self.preload, exc)
+                return
+            self._adopt(resource)
+            queue[-i] = resource
 
     def _prepare(self, resource: Any, block: bool, timeout: float | None) -> Any:
         """:meth:`prepare`, told how the acquire in progress may wait (for
