@@ -26,6 +26,8 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 FORWARD, REFUSE, BLACKHOLE, STALL = "forward", "refuse", "blackhole", "stall"
@@ -401,3 +403,20 @@ class FaultProxy:
                 except KeyError:
                     pass
                 _close(sock, reset)
+
+
+@contextmanager
+def proxy_factory(upstream: tuple[str, int]) -> Iterator[Callable[..., FaultProxy]]:
+    """``make(upstream=upstream)`` starts a proxy; every one made is stopped on exit."""
+    made: list[FaultProxy] = []
+
+    def make(to: tuple[str, int] = upstream) -> FaultProxy:
+        proxy = FaultProxy(to).start()
+        made.append(proxy)
+        return proxy
+
+    try:
+        yield make
+    finally:
+        for proxy in made:
+            proxy.stop()

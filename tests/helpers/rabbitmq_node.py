@@ -42,6 +42,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers.sockets import free_port
+
 __all__ = ["RabbitMQNode", "RabbitMQNodeError", "RabbitMQNodeUnavailable", "TLSFiles",
            "free_port", "scripts_dir"]
 
@@ -71,11 +73,6 @@ class TLSFiles:
     keyfile: str
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def _is_real_server_script(path: Path) -> bool:

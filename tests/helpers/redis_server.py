@@ -10,15 +10,13 @@ import time
 
 import pytest
 
+from helpers.sockets import free_port
+
 __all__ = ["RedisServer", "free_port"]
 
 HOST = "127.0.0.1"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 class RedisServer:

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
 
-__all__ = ["established_to", "open_sockets"]
+__all__ = ["established_to", "free_port", "open_sockets"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` with nothing listening right now (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def _socket_inodes() -> set[str]:

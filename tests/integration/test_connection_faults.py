@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
-from helpers.faultproxy import FaultProxy
+from helpers.faultproxy import FaultProxy, proxy_factory
+from helpers.sockets import free_port
 from kombu import Connection, Queue
 from kombu.exceptions import AccessRefused, OperationalError
 
@@ -31,11 +32,6 @@ BROKER = ("127.0.0.1", 5672)
 Proxies = Callable[..., FaultProxy]
 
 
-def _closed_port() -> int:
-    """A loopback port with nothing listening (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _url(proxy: FaultProxy, password: str = "guest") -> str:
@@ -49,22 +45,14 @@ def _failover_url(*proxies: FaultProxy) -> str:
 @pytest.fixture
 def proxies(amqp_url: str) -> Iterator[Proxies]:
     """``proxies(upstream=BROKER)``: started proxies, stopped after the test."""
-    made: list[FaultProxy] = []
-
-    def make(upstream: tuple[str, int] = BROKER) -> FaultProxy:
-        proxy = FaultProxy(upstream).start()
-        made.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in made:
-        proxy.stop()
+    with proxy_factory(BROKER) as make:
+        yield make
 
 
 @pytest.fixture
 def dead_host(proxies: Proxies) -> Callable[[], FaultProxy]:
     """``dead_host()``: a proxy that accepts, counts, then resets every client."""
-    return lambda: proxies(("127.0.0.1", _closed_port()))
+    return lambda: proxies(("127.0.0.1", free_port()))
 
 
 @pytest.fixture
@@ -280,7 +268,7 @@ def test_ensure_connection_makes_max_retries_plus_one_attempts(
 
 def test_ensure_connection_on_a_refused_port_counts_errbacks(
         connections: Callable[..., Connection]) -> None:
-    conn = connections(f"amqp://guest:guest@127.0.0.1:{_closed_port()}//")
+    conn = connections(f"amqp://guest:guest@127.0.0.1:{free_port()}//")
     calls: list[tuple[BaseException, float]] = []
     with pytest.raises(OperationalError) as info:
         conn.ensure_connection(errback=lambda exc, interval: calls.append((exc, interval)),

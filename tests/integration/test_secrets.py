@@ -8,20 +8,16 @@ could see is searched for the password.
 from __future__ import annotations
 
 import logging
-import socket
 import traceback
 
 import pytest
 from helpers.redis_server import RedisServer
+from helpers.sockets import free_port
 from kombu import Connection
 
 SECRET = "pa55-w0rd-that-must-not-leak"
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _visible(conn: Connection, exc: BaseException, caplog: pytest.LogCaptureFixture) -> str:
@@ -51,7 +47,7 @@ def _fail(conn: Connection, caplog: pytest.LogCaptureFixture) -> BaseException:
 def test_refused_connection_does_not_show_the_password(
         scheme: str, caplog: pytest.LogCaptureFixture) -> None:
     pytest.importorskip({"redis": "kombu_redis", "amqp": "kombu_pyamqp"}[scheme])
-    port = _closed_port()
+    port = free_port()
     conn = Connection(f"{scheme}://user:{SECRET}@127.0.0.1:{port}/0;"
                       f"{scheme}://user:{SECRET}@127.0.0.1:{port}/1")
     exc = _fail(conn, caplog)

@@ -17,8 +17,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Callable, NamedTuple
 
 import pytest
-from helpers.faultproxy import FaultProxy
-from helpers.redis_server import RedisServer, free_port
+from helpers.faultproxy import FaultProxy, proxy_factory
+from helpers.redis_server import RedisServer
+from helpers.sockets import free_port
 
 redis = pytest.importorskip("redis", reason="kombu-redis needs redis-py (pip install redis)")
 
@@ -124,16 +125,8 @@ def redis_server() -> Iterator[Callable[..., RedisServer]]:
 @pytest.fixture
 def proxies(redis_url: str) -> Iterator[Callable[..., FaultProxy]]:
     """``proxies(upstream=(HOST, 6379))``: started fault proxies, stopped afterwards."""
-    made: list[FaultProxy] = []
-
-    def make(upstream: tuple[str, int] = (HOST, 6379)) -> FaultProxy:
-        proxy = FaultProxy(upstream).start()
-        made.append(proxy)
-        return proxy
-
-    yield make
-    for proxy in made:
-        proxy.stop()
+    with proxy_factory((HOST, 6379)) as make:
+        yield make
 
 
 @pytest.fixture

@@ -127,7 +127,7 @@ def test_ensure_connection_gives_up_after_max_retries(
 
 def test_ensure_connection_on_a_closed_port_counts_errbacks(
         connections: Callable[..., Connection], db: str) -> None:
-    from helpers.redis_server import free_port
+    from helpers.sockets import free_port
 
     conn = connections(f"redis://127.0.0.1:{free_port()}{db}")
     calls: list[float] = []

@@ -225,3 +225,76 @@ def test_a_silent_server_fails_within_connect_timeout(proxy: FaultProxy, redis_u
         conn.ensure_connection(max_retries=0)
     assert time.monotonic() - start < 2
     conn.close()
+
+
+@pytest.mark.parametrize("how", ["close", "cancel"])
+def test_acks_written_before_a_cut_are_not_lost_on_close(
+        proxies: Any, connect: Any, names: Any, raw: Any, redis_url: str, how: str) -> None:
+    """An ack written (never confirmed) before the connection was cut is sent
+    again by a clean close or cancel, not dropped (redelivered later)."""
+    proxy = proxies()
+    db = "/" + redis_url.rsplit("/", 1)[1]
+    prefix = connect.prefix
+    queue = Queue(names("q"))
+    Producer(connect(**OPTIONS)).publish("m", routing_key=queue.name, declare=[queue])
+    conn = connect(proxy.url("redis", db), **OPTIONS)
+    got: list[Any] = []
+
+    def on_message(body: Any, message: Any) -> None:
+        got.append(body)
+        proxy.blackhole()  # the ack is written, but never reaches Redis
+        message.ack()
+
+    consumer = Consumer(conn, [queue], callbacks=[on_message], prefetch_count=1)
+    consumer.consume()
+    conn.drain_events(timeout=5)
+    assert got == ["m"]
+    assert raw.hlen(prefix + "unacked") == 1  # not applied: blackholed
+    proxy.cut_all()
+    proxy.forward()  # Redis is reachable again, the connection is dead
+    if how == "cancel":
+        consumer.cancel()
+    else:
+        conn.close()
+    assert raw.hlen(prefix + "unacked") == 0
+    assert raw.zcard(prefix + "unacked_index") == 0
+    assert raw.llen(prefix + queue.name) == 0  # nothing to redeliver
+    conn.close()
+
+
+def test_a_fanout_only_consumer_gets_its_waiter_back(connect: Any, names: Any,
+                                                     raw: Any) -> None:
+    """The PUB/SUB connection of a channel consuming only fanout queues is
+    killed; later broadcasts arrive again (after at most one error)."""
+    from kombu import Exchange
+
+    conn = connect()
+    exchange = Exchange(names("fx"), "fanout")
+    queue = Queue(names("fq"), exchange, auto_delete=True)
+    producer = Producer(connect(), exchange=exchange)
+    got: list[Any] = []
+    with Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())]):
+        waiter = conn.default_channel._waiter
+        deadline = time.monotonic() + 10
+        while not got:  # subscribed once a broadcast arrives
+            assert time.monotonic() < deadline, "no broadcast arrived before the kill"
+            producer.publish("before")
+            try:
+                conn.drain_events(timeout=0.3)
+            except socket.timeout:
+                pass
+        raw.execute_command("CLIENT", "KILL", "ID", waiter.client_id)
+        got.clear()
+        errors: list[BaseException] = []
+        deadline = time.monotonic() + 10
+        while "after" not in got:
+            assert time.monotonic() < deadline, f"no broadcast after the kill ({errors})"
+            producer.publish("after")
+            try:
+                conn.drain_events(timeout=0.3)
+            except socket.timeout:
+                pass
+            except conn.connection_errors as exc:
+                errors.append(exc)
+        assert len(errors) <= 1
+        assert conn.default_channel._waiter.connected

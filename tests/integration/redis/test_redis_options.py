@@ -10,6 +10,7 @@ import codecs
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -172,16 +173,49 @@ def test_health_check_interval(connect: Any, names: Any, monitor: Monitor,
 
 
 def test_max_connections(connect: Any) -> None:
-    conn = connect(max_connections=2)
+    # The pool waits (up to socket_timeout) for a free connection, then fails.
+    conn = connect(max_connections=2, socket_timeout=0.3)
     pool = conn.default_channel.pool
     assert pool.max_connections == 2
     held = [pool.get_connection(), pool.get_connection()]
     try:
-        with pytest.raises(redis.ConnectionError, match="Too many connections"):
+        with pytest.raises(redis.ConnectionError, match="No connection available"):
             pool.get_connection()
     finally:
         for c in held:
             pool.release(c)
+
+
+def test_acks_from_many_threads_wait_for_a_pool_connection(connect: Any, names: Any,
+                                                           raw: Any) -> None:
+    """More threads ack at once than the pool has connections: none fails."""
+    conn = connect(max_connections=2)
+    queue = Queue(names("q"))
+    producer = Producer(conn)
+    n = 64
+    for i in range(n):
+        producer.publish(i, routing_key=queue.name, declare=[queue])
+    messages = [queue(conn.default_channel).get() for _ in range(n)]
+    assert all(m is not None for m in messages)
+    errors: list[BaseException] = []
+    start = threading.Barrier(16)
+
+    def ack(batch: list[Any]) -> None:
+        start.wait(10)
+        for message in batch:
+            try:
+                message.ack()
+            except Exception as exc:  # noqa: BLE001 - collected, asserted below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=ack, args=(messages[i::16],)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert raw.hlen(connect.prefix + "unacked") == 0
 
 
 @pytest.mark.parametrize("retry", [True, False])

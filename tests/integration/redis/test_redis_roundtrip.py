@@ -76,7 +76,8 @@ def test_fanout_reaches_every_consumer(connect: Any, names: Any, drain: Any) -> 
         consumer.cancel()
 
 
-@pytest.mark.parametrize("fanout_prefix", [True, False, "/custom.", "custom:", "x[1]*{db}:"])
+@pytest.mark.parametrize("fanout_prefix", [True, False, "/custom.", "custom:", "x[1]*{db}:",
+                                           "pfx{x}.", "{}{db}{0}{"])
 @pytest.mark.parametrize("routing_key", ["", "rk"])
 def test_fanout_prefix_options_deliver(connect: Any, names: Any, drain: Any, quiet: Any,
                                        fanout_prefix: Any, routing_key: str) -> None:

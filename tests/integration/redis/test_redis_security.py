@@ -186,5 +186,16 @@ def test_credential_provider(redis_server: Any) -> None:
             "credential_provider": "redis.credentials.UsernamePasswordCredentialProvider"}) as conn:
         with pytest.raises(AccessRefused):
             conn.connect()
+    # A dotted name is instantiated once per channel: the pool and the
+    # connect error use the same provider.
+    from kombu_redis.connparams import credential_provider
+
+    with Connection(url) as conn:
+        channel = conn.transport.Channel.__new__(conn.transport.Channel)  # not connected
+        channel.connection = conn.transport
+        channel.credential_provider = "redis.credentials.UsernamePasswordCredentialProvider"
+        first = credential_provider(channel)
+        assert isinstance(first, redis.UsernamePasswordCredentialProvider)
+        assert credential_provider(channel) is first
     with pytest.raises(ValueError, match="CredentialProvider"):
         Connection(url, transport_options={"credential_provider": object()}).connect()

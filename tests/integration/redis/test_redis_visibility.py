@@ -295,7 +295,9 @@ def test_kombu_restores_our_records_to_their_queue_only(connect: Any, names: Any
     assert raw.llen(prefix + qb.name) == 1
     assert _records(raw, prefix) == (0, 0)
     [restored] = raw.lrange(prefix + qa.name, 0, -1)
-    assert json.loads(restored)["properties"]["delivery_tag"] == message.delivery_tag
+    # Recorded under tag + '@' + queue; the message keeps its published tag.
+    assert message.delivery_tag == \
+        json.loads(restored)["properties"]["delivery_tag"] + "@" + qa.name
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -444,4 +446,121 @@ def test_a_refresh_after_selection_keeps_the_message(connect: Any, names: Any,
     tags, ceiling = overdue_tags(channel, 100)
     assert restore_tags(channel, tags, ceiling=ceiling) == 1
     assert raw.llen(prefix + queue.name) == 1
+    assert _records(raw, prefix) == (0, 0)
+
+
+def test_a_mixed_fleet_never_shares_a_record_field_with_kombu(connect: Any, names: Any,
+                                                             redis_url: str, raw: Any) -> None:
+    """Our record is tag@queue, kombu 5.x's the bare tag: neither overwrites
+    nor acks away the other's (one publish, a copy consumed by each)."""
+    conn = connect(**OPTIONS)
+    exchange, qa, qb = _two_queues_on_a_topic(conn, names)
+    prefix = connect.prefix
+    ours = qa(conn.default_channel).get()
+    assert ours is not None and ours.payload == "m"
+    run_python(textwrap.dedent("""
+        import os, sys
+        from kombu import Connection, Queue
+        url, prefix, name = sys.argv[1:4]
+        conn = Connection(url, transport_options={"global_keyprefix": prefix})
+        message = Queue(name)(conn.default_channel).get()
+        assert message is not None and message.payload == "m"
+        sys.stdout.flush()
+        os._exit(0)  # dies holding it: its record stays
+    """), redis_url, prefix, qb.name, python=kombu5_python())
+    fields = {f.decode() for f in raw.hkeys(prefix + "unacked")}
+    [bare] = [f for f in fields if "@" not in f]
+    assert fields == {bare, f"{bare}@{qa.name}"}
+    assert ours.delivery_tag == f"{bare}@{qa.name}"
+    kombus = json.loads(raw.hget(prefix + "unacked", bare))
+    assert kombus[1:] == [exchange.name, "x.y"]  # kombu's own record, intact
+    ours.ack()
+    assert {f.decode() for f in raw.hkeys(prefix + "unacked")} == {bare}
+    assert raw.zscore(prefix + "unacked_index", bare) is not None
+    raw.hdel(prefix + "unacked", bare)
+    raw.zrem(prefix + "unacked_index", bare)
+
+
+#: Visibility timeout, the time a message spends between the buffer and
+#: qos._delivered (several refresher periods), and a callback's duration.
+GAP_OPTIONS = {"visibility_timeout": 0.6, "unacked_restore_interval": 0.05}
+GAP = 0.5
+LONG_CALLBACK = 1.5
+
+
+def _slow_message_transport() -> type:
+    """The Redis transport whose Message takes GAP seconds to construct: the
+    window between the buffer (or the pop) and qos._delivered, made wide."""
+    from kombu_redis.transport import Channel, Message, Transport
+
+    class SlowMessage(Message):
+        __slots__ = ()
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            time.sleep(GAP)
+            super().__init__(*args, **kwargs)
+
+    class SlowChannel(Channel):
+        Message = SlowMessage
+
+    class SlowTransport(Transport):
+        Channel = SlowChannel
+
+    return SlowTransport
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("how", ["consume", "get"])
+def test_a_message_being_delivered_stays_held(connect: Any, names: Any, raw: Any,
+                                             redis_url: str, how: str) -> None:
+    """The refresher counts the message between the buffer and qos as held:
+    it keeps running, so a callback longer than visibility_timeout keeps
+    its message though a restorer runs all along (several rounds)."""
+    from kombu import Connection
+    from kombu_redis.acks import restore_visible
+
+    prefix = connect.prefix
+    options = {**GAP_OPTIONS, "global_keyprefix": prefix}
+    conn = Connection(redis_url, transport=_slow_message_transport(), transport_options=options)
+    restorer = connect(**GAP_OPTIONS)
+    queue = Queue(names("q"))
+    producer = Producer(connect(**GAP_OPTIONS))
+    stop = threading.Event()
+
+    def restore() -> None:
+        channel = restorer.default_channel
+        while not stop.wait(0.05):
+            restore_visible(channel)
+
+    thread = threading.Thread(target=restore, daemon=True)
+    seen: list[tuple[Any, bool]] = []
+
+    def on_message(body: Any, message: Any) -> None:
+        seen.append((body, bool(message.delivery_info.get("redelivered"))))
+        time.sleep(LONG_CALLBACK)  # longer than visibility_timeout
+        message.ack()
+
+    rounds = 3
+    try:
+        queue(conn.default_channel).declare()
+        thread.start()
+        if how == "consume":
+            with Consumer(conn, [queue], callbacks=[on_message], prefetch_count=1):
+                for i in range(rounds):
+                    producer.publish(i, routing_key=queue.name)
+                    conn.drain_events(timeout=10)
+                    _keep_draining(conn, 0.3)  # a redelivery would arrive meanwhile
+        else:
+            for i in range(rounds):
+                producer.publish(i, routing_key=queue.name)
+                message = queue(conn.default_channel).get()
+                assert message is not None
+                on_message(message.payload, message)
+                assert raw.llen(prefix + queue.name) == 0
+    finally:
+        stop.set()
+        thread.join(10)
+        conn.close()
+    assert seen == [(i, False) for i in range(rounds)]
+    assert raw.llen(prefix + queue.name) == 0
     assert _records(raw, prefix) == (0, 0)

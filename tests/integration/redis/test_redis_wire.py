@@ -102,7 +102,11 @@ def test_unacked_hash_and_index(connect: Any, names: Any, raw: Any, drain: Any) 
         # The anonymous exchange and the queue it came from: kombu 5.x (and
         # this transport) restore such a record to exactly that queue.
         assert (ex, rk) == ("", queue.name)
-        assert payload["properties"]["delivery_tag"] == tag
+        # Recorded (and delivered) under tag + '@' + queue, never the bare
+        # tag kombu 5.x records under: a mixed fleet's records never share a field.
+        published_tag = payload["properties"]["delivery_tag"]
+        assert tag == f"{published_tag}@{queue.name}"
+        assert raw.hget(unacked, published_tag) is None
         assert payload["properties"]["delivery_info"] == {"exchange": exchange.name,
                                                           "routing_key": "rk"}
         assert before - 1 <= raw.zscore(index, tag) <= time.time() + 1
@@ -173,6 +177,7 @@ def test_sep_and_priority_steps_options(connect: Any, names: Any, raw: Any) -> N
 @pytest.mark.parametrize("options,topic", [
     ({"fanout_prefix": False}, "{ex}/rk"),
     ({"fanout_prefix": "/custom."}, "/custom.{ex}/rk"),
+    ({"fanout_prefix": "pfx{x}.{db}."}, "pfx{{x}}.{db}.{ex}/rk"),  # only {db} is replaced
     ({"fanout_patterns": False}, "/{db}.{ex}"),
 ])
 def test_fanout_channel_options(connect: Any, names: Any, raw: Any, options: dict[str, Any],

@@ -93,14 +93,21 @@ REFRESHER_JOIN_TIMEOUT = 5.0
 
 
 def held_tags(channel: Channel) -> list[Any]:
-    """Tags of the messages ``channel`` holds: delivered and not acked, or fetched.
+    """Tags of the messages ``channel`` holds: fetched, being delivered, or
+    delivered and not acked.
 
     Safe from another thread: the containers are copied in one C-level step
-    (a concurrent change at worst leaves a tag for the next pass).
+    (a concurrent change at worst leaves a tag for the next pass).  They are
+    read in the order a message moves through them (the buffer, the tag
+    being delivered, then qos), so a message moving on meanwhile is seen
+    in the next one, never missed.
     """
     if not channel.ack_emulation or channel.closed:
         return []
-    held: list[Any] = []
+    held: list[Any] = [tag for _, _, tag in list(channel._buffer) if tag]
+    delivering = channel._delivering
+    if delivering:
+        held.append(delivering)
     qos = channel._qos
     if qos is not None:
         for _ in range(3):
@@ -112,8 +119,7 @@ def held_tags(channel: Channel) -> list[Any]:
                 continue
         else:
             delivered, dirty = [], set()
-        held = [t for t in delivered if t not in dirty]
-    held.extend(tag for _, _, tag in list(channel._buffer) if tag)
+        held.extend(t for t in delivered if t not in dirty and t != delivering)
     return held
 
 

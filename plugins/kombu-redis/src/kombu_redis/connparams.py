@@ -147,21 +147,36 @@ def connparams(channel: Any) -> dict[str, Any]:
     return params
 
 
+_UNSET: Any = object()
+
+
 def credential_provider(channel: Any) -> Any:
     """The redis.CredentialProvider of ``Connection(credential_provider=...)``
     or of the ``credential_provider`` transport option (an instance, or the
-    dotted name of a class to instantiate), else None."""
+    dotted name of a class to instantiate), else None.
+
+    Resolved once per channel (a dotted name is instantiated once), then
+    the same object is returned.
+    """
+    cached = getattr(channel, "_credential_provider_resolved", _UNSET)
+    if cached is not _UNSET:
+        return cached
     provider = getattr(channel.connection.client, "credential_provider", None) \
         or channel.credential_provider
     if not provider:
-        return None
-    if isinstance(provider, str):
-        from kombu.utils.imports import symbol_by_name
+        provider = None
+    else:
+        if isinstance(provider, str):
+            from kombu.utils.imports import symbol_by_name
 
-        provider = symbol_by_name(provider)()
-    if not isinstance(provider, redis.CredentialProvider):
-        raise ValueError(f"credential_provider must be a redis.CredentialProvider (or the "
-                         f"dotted name of its class), not {type(provider).__name__}")
+            provider = symbol_by_name(provider)()
+        if not isinstance(provider, redis.CredentialProvider):
+            raise ValueError(f"credential_provider must be a redis.CredentialProvider (or the "
+                             f"dotted name of its class), not {type(provider).__name__}")
+    try:
+        channel._credential_provider_resolved = provider
+    except AttributeError:  # an object that takes no attributes: resolved every time
+        pass
     return provider
 
 

@@ -5,10 +5,11 @@ trips, which closes the windows in which a message could be lost:
 
 * :data:`POP` removes messages from their queues *and* records them as
   unacknowledged (and first applies any pending acknowledgements).  The
-  copies of one publish routed to several queues share a delivery tag;
-  each copy gets a record of its own (kombu 5.x overwrote the first).
-  Each POP returns the recorded tag, which becomes the delivered
-  message's delivery tag.
+  copies of one publish routed to several queues share a delivery tag, so
+  a copy is recorded under ``tag + '@' + queue`` (plus a counter if taken),
+  never under the bare tag kombu 5.x uses (kombu overwrote one copy's
+  record with another's).  POP returns the recorded tag, which becomes
+  the delivered message's delivery tag.
 * :data:`RESTORE` moves unacknowledged messages back to their queues only if
   their record is unchanged (a compare-and-swap, so two restorers or a late
   ack never duplicate a message).
@@ -52,8 +53,10 @@ class Script:
         return ["EVALSHA", self.sha, len(keys), *keys, *argv]
 
 
-#: Joins a delivery tag and a queue name into the tag of a second copy of
-#: a message (one publish routed to several queues carries one tag).
+#: Joins a delivery tag and a queue name into the field a delivered message
+#: is recorded under (and the delivery tag it is delivered with): one publish
+#: routed to several queues carries one tag, and kombu 5.x records under the
+#: bare tag, so each of our records has a field of its own.
 COPY_TAG_SEP = "@"
 
 #: KEYS: unacked hash, unacked index, then the queue keys, priority level
@@ -64,8 +67,9 @@ COPY_TAG_SEP = "@"
 #: delivery tags to acknowledge before popping.
 #: Returns a flat list of triples: queue index (negative: quarantined, not
 #: counted in the max count), raw message, the tag it was recorded under
-#: ('' if not recorded): its own, or for a copy of a message whose tag is
-#: already recorded, ``tag + COPY_TAG_SEP + queue`` (plus a counter if taken).
+#: ('' if not recorded): always ``tag + COPY_TAG_SEP + queue`` (plus
+#: ``COPY_TAG_SEP + n`` if that field is taken), never the bare tag, which
+#: is the field kombu 5.x records its copy under.
 POP = Script(r"""
 local TAG_SEP = '@TAG_SEP@'
 local unacked, index = KEYS[1], KEYS[2]
@@ -95,15 +99,17 @@ local function properties(raw)
   local ok, msg = pcall(cjson.decode, raw)
   if ok and type(msg) == 'table' and type(msg.properties) == 'table' then return msg.properties end
 end
--- [payload, "", queue]: restored to this queue, by kombu 5.x too.  A tag
--- already recorded (another copy of a message routed to several queues)
--- gets a field of its own: tag, TAG_SEP, queue (and a counter if taken).
+-- [payload, "", queue]: restored to this queue, by kombu 5.x too.  The
+-- field is always tag, TAG_SEP, queue (and a counter if taken), never the
+-- bare tag that kombu 5.x records under, so the copies of a message routed
+-- to several queues, and kombu's records, each keep a field of their own.
 local function record(tag, raw, queue)
   local value = '[' .. raw .. ', "", ' .. cjson.encode(queue) .. ']'
-  local field, n = tag, 0
+  local base = tag .. TAG_SEP .. queue
+  local field, n = base, 1
   while redis.call('HSETNX', unacked, field, value) == 0 do
     n = n + 1
-    field = tag .. TAG_SEP .. queue .. (n > 1 and (TAG_SEP .. n) or '')
+    field = base .. TAG_SEP .. n
   end
   redis.call('ZADD', index, now, field)
   return field

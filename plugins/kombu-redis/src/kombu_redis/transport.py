@@ -30,11 +30,18 @@ Where kombu 5.x is known to be wrong, this transport differs:
   (celery #5935).
 * Unacked messages go back to the queue they were consumed from, not
   through their exchange again (which copied topic and fanout messages).
-* The copies of one publish routed to several queues share a delivery tag;
-  each consumed copy is recorded under a tag of its own (the second under
-  ``tag + '@' + queue``) and delivered with it, so acking one copy does not
-  drop the record of another (kombu 5.x overwrote it, losing the copy of a
-  consumer that died).
+* A consumed message is recorded under ``tag + '@' + queue`` (plus a
+  counter if taken), never under the bare tag, and delivered with that
+  tag: the copies of one publish routed to several queues share a delivery
+  tag, and kombu 5.x records under the bare tag, so each copy (ours or a
+  kombu 5.x consumer's in a mixed fleet) has a record of its own and
+  acking one never drops another's (kombu 5.x overwrote it, losing the
+  copy of a consumer that died).
+* Acks given in a callback are written without waiting for the reply and
+  confirmed before the next command on the channel's connection; a
+  connection lost in between (or a close or cancel) sends them again
+  (acks are idempotent).  If the process dies first, the message is
+  redelivered after ``visibility_timeout`` (at-least-once).
 * Any string ``fanout_prefix`` works (kombu 5.x dropped the messages of one
   that does not start with ``/``).
 * ``rediss://`` verifies the server certificate unless told not to
@@ -97,6 +104,15 @@ PRIORITY_STEPS = [0, 3, 6, 9]
 FALLBACK_POLL_INTERVAL = 0.05
 #: The longest single wait; bounds how late housekeeping can run.
 MAX_WAIT = 1.0
+#: Seconds a close or cancel spends at most confirming the acks written on
+#: the channel's connection (or sending them again on a fresh one); at most
+#: half the visibility timeout.
+ACK_SETTLE_TIMEOUT = 5.0
+#: Seconds an ack from another thread waits for a connection of the shared
+#: pool when all ``max_connections`` are in use (``socket_timeout`` if set).
+POOL_WAIT_TIMEOUT = 10.0
+#: redis-py's error for a pool whose connections are all in use.
+_POOL_EXHAUSTED: Any = getattr(rexc, "MaxConnectionsError", ())
 #: kombu 5.7's binding expiry: a binding table of queues with x-expires is
 #: swept once nobody refreshed it for this many times the queue's x-expires,
 #: and never under MIN_BINDING_TTL (ms); channels sweep every
@@ -236,6 +252,9 @@ class Channel(virtual.Channel):
         #: (acks written without waiting), and the tags those acks carried.
         self._unread = 0
         self._unconfirmed: list[Any] = []
+        #: The tag of the message being delivered: off the buffer and maybe
+        #: not yet in qos._delivered (the refresher counts it as held).
+        self._delivering: Any = False
         self._bindings_refreshed_at = float("-inf")
         self._bindings_swept_at = float("-inf")
         self._drain_thread: int | None = None
@@ -263,7 +282,8 @@ class Channel(virtual.Channel):
         self._rejected_suffix = self.sep + "rejected"
         self._unacked_rejected = self._unacked + self._rejected_suffix
         db = self.pool.connection_kwargs.get("db", 0)
-        self.keyprefix_fanout = self.keyprefix_fanout.format(db=db)
+        # Only the '{db}' placeholder: any other braces are kept literally.
+        self.keyprefix_fanout = self.keyprefix_fanout.replace("{db}", str(db))
         # The handshake and a PING prove the server answers, within the
         # connect timeout; then the connection keeps the socket_timeout option.
         handshake = self.pool.connection_kwargs.get("socket_connect_timeout")
@@ -283,7 +303,11 @@ class Channel(virtual.Channel):
 
     # -- connections ---------------------------------------------------------
     def _get_pool(self) -> Any:
-        return redis.ConnectionPool(**connparams(self))
+        # Blocking: when all max_connections are in use (acks from many
+        # threads, say), wait up to socket_timeout (else POOL_WAIT_TIMEOUT)
+        # seconds for one to be released instead of failing at once.
+        return redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
+            timeout=self.socket_timeout or POOL_WAIT_TIMEOUT, **connparams(self))
 
     @property
     def pool(self) -> Any:
@@ -423,6 +447,85 @@ class Channel(virtual.Channel):
                 return
             self._unread += len(commands)
             self._unconfirmed += acks
+
+    def _settle_acks(self, timeout: float | None = None) -> None:
+        """Make sure Redis applied every ack this channel was given (close, cancel).
+
+        Sends the pending acks and reads the replies owed for acks written
+        without waiting (see _send_acks); if the connection fails, or the
+        replies do not come within ``timeout``, the acks written on it are
+        sent again on a fresh connection (acks are idempotent), retried
+        until ``timeout`` passes.  What still could not be sent is logged
+        and dropped: those messages are redelivered after visibility_timeout.
+        ``timeout`` defaults to ACK_SETTLE_TIMEOUT, at most half the
+        visibility timeout (a later ack could hit the record of a redelivery).
+        """
+        if timeout is None:
+            timeout = min(ACK_SETTLE_TIMEOUT, self.visibility_timeout / 2)
+        if not self.ack_emulation:
+            self._pending_acks = []
+            return
+        if not self._unread and not self._pending_acks:
+            return
+        deadline = monotonic() + timeout
+        with self._lock:
+            conn = self._conn
+            if conn is not None and self._confirm(conn, deadline) and self._pending_acks \
+                    and conn._sock is not None:
+                self._send_acks()
+                self._confirm(conn, deadline)
+            acks, self._pending_acks = self._pending_acks, []
+        if acks:
+            self._resend_acks(acks, deadline)
+
+    def _confirm(self, conn: Any, deadline: float) -> bool:
+        """Read the replies owed on ``conn`` until ``deadline``; False if it was lost."""
+        try:
+            while self._unread:
+                left = deadline - monotonic()
+                if conn._sock is None or left <= 0 or not conn.can_read(left):
+                    raise rexc.TimeoutError("Redis did not confirm the acks in time")
+                try:
+                    conn.read_response()
+                except rexc.ResponseError:
+                    pass
+                self._unread -= 1
+        except (*NET_ERRORS, rexc.InvalidResponse):
+            self._lost(conn)  # the acks written on it are pending again
+            return False
+        self._unconfirmed = []
+        return True
+
+    def _resend_acks(self, acks: list[Any], deadline: float) -> None:
+        """Send ``acks`` on fresh connections, retried until ``deadline``."""
+        commands: list[tuple[Any, ...]] = []
+        for i in range(0, len(acks), ACK_CHUNK):
+            chunk = acks[i:i + ACK_CHUNK]
+            commands += [("ZREM", self._index, *chunk), ("HDEL", self._unacked, *chunk)]
+        error: BaseException | None = None
+        delay = 0.02
+        while (left := deadline - monotonic()) > 0:
+            # Bounded by what is left of the timeout (the channel's own
+            # connection may be dead, or have no socket timeout at all).
+            fresh = self._new_connection(socket_timeout=left, socket_connect_timeout=left,
+                                         health_check_interval=0)
+            try:
+                fresh.connect()
+                fresh.send_packed_command(fresh.pack_commands(commands), check_health=False)
+                for _ in commands:
+                    try:
+                        fresh.read_response()
+                    except rexc.ResponseError:
+                        pass
+                return
+            except (*NET_ERRORS, rexc.InvalidResponse) as exc:
+                error = exc
+            finally:
+                fresh.disconnect()
+            sleep(max(min(delay, deadline - monotonic()), 0))
+            delay = min(delay * 2, 0.5)
+        logger.warning("Could not confirm %d ack(s) in time (%r); those messages are "
+                       "redelivered after visibility_timeout", len(acks), error)
 
     def _script(self, script: Script, keys: list[Any], argv: list[Any]) -> Any:
         try:
@@ -568,21 +671,26 @@ class Channel(virtual.Channel):
             got = self._pop_raw([queue], 1, flags, rr=False)
             if not got:
                 return None
-            if record:
-                self.connection._refresher.ensure()
             _, raw, tag = got[0]
-            payload = self._decode(queue, raw, tag)
-            if payload is None:
-                continue
+            # Held (for the refresher) until qos._delivered has it.
+            self._delivering = tag
             try:
-                message = self.Message(payload, channel=self)
-            except UndecodableBody as exc:
-                self._quarantine(queue, raw, tag, exc)
-                continue
-            message._source_queue = queue
-            if not no_ack:
-                self.qos.append(message, message.delivery_tag)
-            return message
+                if record:
+                    self.connection._refresher.ensure()
+                payload = self._decode(queue, raw, tag)
+                if payload is None:
+                    continue
+                try:
+                    message = self.Message(payload, channel=self)
+                except UndecodableBody as exc:
+                    self._quarantine(queue, raw, tag, exc)
+                    continue
+                message._source_queue = queue
+                if not no_ack:
+                    self.qos.append(message, message.delivery_tag)
+                return message
+            finally:
+                self._delivering = False
 
     def _pop(self, queues: list[str], limit: int, record: bool) -> Iterator[dict[str, Any]]:
         """Pop up to ``limit`` messages (recorded as unacked if ``record``)."""
@@ -623,7 +731,7 @@ class Channel(virtual.Channel):
         """Parse a popped message; quarantine it if it is not a usable envelope.
 
         A recorded message is delivered with the tag it was recorded under
-        (a copy of a message routed to several queues has a tag of its own).
+        (``tag + '@' + queue``, see scripts.POP), not the published one.
         """
         try:
             payload = loads(raw)
@@ -803,7 +911,7 @@ class Channel(virtual.Channel):
             if not queues:
                 self._fanout_to_queue.pop(exchange, None)  # type: ignore[arg-type]
         if not self.closed:
-            self._flush_acks()
+            self._settle_acks()
             return_buffered(self, queue)
         self._update_consuming()
 
@@ -861,16 +969,44 @@ class Channel(virtual.Channel):
             if own:
                 self._pipe(("ZREM", self._index, *chunk), ("HDEL", self._unacked, *chunk))
             else:
-                with self.client.pipeline(transaction=False) as pipe:
-                    pipe.zrem(self._index, *chunk)
-                    pipe.hdel(self._unacked, *chunk)
-                    pipe.execute()
+                self._on_pool(self._remove_pooled, chunk)
+
+    def _remove_pooled(self, tags: list[Any]) -> None:
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.zrem(self._index, *tags)
+            pipe.hdel(self._unacked, *tags)
+            pipe.execute()
+
+    def _on_pool(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` on the shared pool, waiting (bounded) for a free connection.
+
+        Acks from many threads at once can find all ``max_connections`` in
+        use; they wait up to ``socket_timeout`` (else POOL_WAIT_TIMEOUT)
+        seconds for one to be released instead of failing.
+        """
+        deadline = None
+        delay = 0.001
+        while True:
+            try:
+                return fn(*args)
+            except _POOL_EXHAUSTED:
+                now = monotonic()
+                if deadline is None:
+                    deadline = now + (self.socket_timeout or POOL_WAIT_TIMEOUT)
+                elif now >= deadline:
+                    raise
+                sleep(min(delay, deadline - now))
+                delay = min(delay * 2, 0.05)
 
     def _fetch(self) -> bool:
         """Fill the local buffer within the prefetch window; True if it has messages."""
         if monotonic() >= self._next_housekeeping:
             housekeeping(self)
         waiter = self._waiter
+        if waiter.wanted and not waiter.connected:
+            # The PUB/SUB connection was lost: reconnect and subscribe again
+            # (fanout-only channels never get to _arm below).
+            waiter.connect()
         if waiter.sock is not None and waiter.pending():
             waiter.read()
         buffer = self._buffer
@@ -910,22 +1046,28 @@ class Channel(virtual.Channel):
         """Deliver one buffered message; False if there was none to deliver."""
         buffer = self._buffer
         while buffer:
+            # Held (for the refresher) before it leaves the buffer and until
+            # its callback returned: qos._delivered has it only in between.
+            self._delivering = buffer[0][2]
             queue, raw, tag = buffer.popleft()
-            payload = self._decode(queue, raw, tag)
-            if payload is None:
-                continue
-            self._drain_thread = get_ident()
             try:
-                self.connection._deliver(payload, queue)
-            except UndecodableBody as exc:
-                if exc.payload is not payload:
-                    raise
-                self._quarantine(queue, raw, tag, exc)
-                continue
+                payload = self._decode(queue, raw, tag)
+                if payload is None:
+                    continue
+                self._drain_thread = get_ident()
+                try:
+                    self.connection._deliver(payload, queue)
+                except UndecodableBody as exc:
+                    if exc.payload is not payload:
+                        raise
+                    self._quarantine(queue, raw, tag, exc)
+                    continue
+                finally:
+                    self._drain_thread = None
+                    if self._pending_acks:
+                        self._send_acks()
             finally:
-                self._drain_thread = None
-                if self._pending_acks:
-                    self._send_acks()
+                self._delivering = False
             return True
         return False
 
@@ -979,7 +1121,7 @@ class Channel(virtual.Channel):
         if self in consuming:
             consuming.remove(self)
         try:
-            self._flush_acks()
+            self._settle_acks()
             return_buffered(self)
         except self.connection.connection_errors as exc:
             logger.warning("Could not return prefetched messages on close (%r); they "
