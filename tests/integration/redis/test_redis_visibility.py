@@ -268,6 +268,27 @@ def test_a_dead_consumers_message_goes_back_to_its_queue_only(
     assert info["redelivered"] is True
 
 
+KOMBU_RESTORE = textwrap.dedent("""
+    import sys
+    from kombu import Connection
+    url, prefix = sys.argv[1:3]
+    conn = Connection(url, transport_options={"global_keyprefix": prefix,
+                                              "visibility_timeout": 1})
+    conn.default_channel.qos.restore_visible(num=100, interval=1)
+    conn.close()
+""")
+
+
+def _die_and_let_kombu_restore(dead: Any, redis_url: str, prefix: str) -> None:
+    """``dead`` "dies": its sockets drop behind kombu's back and it forgets its
+    messages, so nothing here refreshes, restores or acks them; then real
+    kombu 5.x restores what is overdue."""
+    dead.default_channel._disconnect()
+    dead.default_channel.qos._delivered.clear()
+    time.sleep(1.2)
+    run_python(KOMBU_RESTORE, redis_url, prefix, python=kombu5_python())
+
+
 def test_kombu_restores_our_records_to_their_queue_only(connect: Any, names: Any,
                                                         redis_url: str, raw: Any) -> None:
     """Real kombu 5.x's restore_visible reads our record: back to qa, not qb."""
@@ -277,20 +298,7 @@ def test_kombu_restores_our_records_to_their_queue_only(connect: Any, names: Any
     dead = connect(**OPTIONS)
     message = qa(dead.default_channel).get()
     assert message is not None and message.payload == "m"
-    # This consumer "dies": its sockets drop behind kombu's back and it forgets
-    # the message, so nothing here refreshes, restores or acks it.
-    dead.default_channel._disconnect()
-    dead.default_channel.qos._delivered.clear()
-    time.sleep(1.2)
-    run_python(textwrap.dedent("""
-        import sys, json
-        from kombu import Connection
-        url, prefix = sys.argv[1:3]
-        conn = Connection(url, transport_options={"global_keyprefix": prefix,
-                                                  "visibility_timeout": 1})
-        conn.default_channel.qos.restore_visible(num=100, interval=1)
-        conn.close()
-    """), redis_url, prefix, python=kombu5_python())
+    _die_and_let_kombu_restore(dead, redis_url, prefix)
     assert raw.llen(prefix + qa.name) == 1
     assert raw.llen(prefix + qb.name) == 1
     assert _records(raw, prefix) == (0, 0)
@@ -405,18 +413,7 @@ def test_kombu_restores_both_copies_of_a_dead_consumer(connect: Any, names: Any,
         message = queue(dead.default_channel).get()
         assert message is not None and message.payload == "m"
     assert _records(raw, prefix) == (2, 2)
-    dead.default_channel._disconnect()
-    dead.default_channel.qos._delivered.clear()
-    time.sleep(1.2)
-    run_python(textwrap.dedent("""
-        import sys
-        from kombu import Connection
-        url, prefix = sys.argv[1:3]
-        conn = Connection(url, transport_options={"global_keyprefix": prefix,
-                                                  "visibility_timeout": 1})
-        conn.default_channel.qos.restore_visible(num=100, interval=1)
-        conn.close()
-    """), redis_url, prefix, python=kombu5_python())
+    _die_and_let_kombu_restore(dead, redis_url, prefix)
     assert raw.llen(prefix + qa.name) == raw.llen(prefix + qb.name) == 1
     assert _records(raw, prefix) == (0, 0)
 
