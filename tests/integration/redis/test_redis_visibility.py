@@ -175,12 +175,8 @@ def test_a_dead_process_gets_no_refresh(connect: Any, names: Any, redis_url: str
     queue = Queue(names("q"))
     conn = connect(**OPTIONS)
     Producer(conn).publish("job", routing_key=queue.name, declare=[queue])
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, redis_url, connect.prefix,
-                             queue.name, json.dumps(OPTIONS)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = _hold_in_a_process(redis_url, connect.prefix, queue)
     try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "holding"
         from kombu_redis.acks import restore_visible
 
         end = time.monotonic() + 2.5
@@ -189,14 +185,8 @@ def test_a_dead_process_gets_no_refresh(connect: Any, names: Any, redis_url: str
             time.sleep(0.2)
         assert raw.llen(connect.prefix + queue.name) == 0
         assert _records(raw, connect.prefix) == (1, 1)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        _kill(proc)
     got: list[Any] = []
     with Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(m), m.ack())]):
         deadline = time.monotonic() + 10
@@ -241,19 +231,7 @@ def test_a_dead_consumers_message_goes_back_to_its_queue_only(
     _, qa, qb = _two_queues_on_a_topic(conn, names)
     prefix = connect.prefix
     assert raw.llen(prefix + qa.name) == raw.llen(prefix + qb.name) == 1
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, redis_url, prefix, qa.name,
-                             json.dumps(OPTIONS)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "holding"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    _kill(_hold_in_a_process(redis_url, prefix, qa))
     assert raw.llen(prefix + qa.name) == 0
     time.sleep(1.2)  # past the visibility timeout
     from kombu_redis.acks import restore_visible
