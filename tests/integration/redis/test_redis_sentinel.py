@@ -156,7 +156,6 @@ def test_a_blocked_consumer_rides_out_a_failover(sentinels: dict[str, Any], name
             assert len(errors) < 20, errors
             # Acked on the new master, whose copy of the record came by replication.
             held[0].ack()
-            got_back: list[str] = []
             end = time.monotonic() + 3
             while time.monotonic() < end:
                 try:
