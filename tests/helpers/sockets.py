@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 
-__all__ = ["established_to", "free_port", "open_sockets"]
+__all__ = ["baseline_sockets", "established_to", "free_port", "open_sockets"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -49,3 +50,10 @@ def established_to(port: int) -> int:
 def open_sockets() -> int:
     """Every socket descriptor of this process, in any state (catches dead ones too)."""
     return len(_socket_inodes())
+
+
+def baseline_sockets() -> int:
+    """:func:`open_sockets` once earlier tests' garbage is collected, so that a
+    socket they left to the garbage collector does not close during a test."""
+    gc.collect()
+    return open_sockets()

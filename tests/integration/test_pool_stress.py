@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pytest
 from helpers.faultproxy import FaultProxy
-from helpers.sockets import established_to, open_sockets
+from helpers.sockets import baseline_sockets, established_to, open_sockets
 from kombu import Connection, Queue, pools
 from kombu.exceptions import LimitExceeded
 
@@ -152,7 +152,7 @@ def _connection_body(pool: Any) -> Callable[[Stress], None]:
 
 def test_connection_pool_under_64_threads(amqp_url: str) -> None:
     port = BROKER[1]
-    before, fds_before = established_to(port), open_sockets()
+    before, fds_before = established_to(port), baseline_sockets()
     pool = Connection(amqp_url).Pool(limit=8)
     stress = Stress(limit=8)
     stress.run(_connection_body(pool))
@@ -169,7 +169,7 @@ def test_connection_pool_under_64_threads(amqp_url: str) -> None:
 
 def test_global_connection_pool_under_64_threads(amqp_url: str, global_pools: None) -> None:
     port = BROKER[1]
-    before, fds_before = established_to(port), open_sockets()
+    before, fds_before = established_to(port), baseline_sockets()
     conn = Connection(amqp_url)
     pool = pools.connections[conn]
     assert pool is pools.connections[Connection(amqp_url)] is pools.connections[amqp_url]
@@ -187,7 +187,7 @@ def test_global_connection_pool_under_64_threads(amqp_url: str, global_pools: No
 def test_global_producer_pool_under_64_threads(amqp_url: str, global_pools: None,
                                                queue: Queue) -> None:
     port = BROKER[1]
-    before, fds_before = established_to(port), open_sockets()
+    before, fds_before = established_to(port), baseline_sockets()
     conn = Connection(amqp_url, transport_options={"confirm_publish": True})
     pool = pools.producers[conn]
     published = [0]
@@ -282,7 +282,7 @@ def test_pool_recovers_after_the_broker_restarts(amqp_url: str, queue: Queue) ->
         for connection in held:
             connection.release()
         assert established_to(proxy.port) == limit
-        fds_before = open_sockets()  # ours and the proxy's
+        fds_before = baseline_sockets()  # ours and the proxy's
 
         # The broker "restarts": every connection is reset and, for a second,
         # new ones are refused.

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import pytest
 from helpers.processes import in_forked_child
-from helpers.sockets import established_to, open_sockets
+from helpers.sockets import baseline_sockets, established_to, open_sockets
 from kombu import Connection, Queue, pools
 
 pytestmark = [
@@ -52,7 +52,7 @@ def test_pools_recover_after_a_redis_restart(redis_server: Callable[..., Any],
     server = redis_server()
     url = f"redis://127.0.0.1:{server.port}/0"
     queue = Queue(names("q"))
-    fds_before = open_sockets()
+    fds_before = baseline_sockets()
 
     held = _hold_all(url)
     for i, producer in enumerate(held):
