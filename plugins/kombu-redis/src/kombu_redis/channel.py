@@ -26,7 +26,7 @@ from kombu_redis.fanout import Fanout
 from kombu_redis.fetch import Fetcher
 from kombu_redis.keys import KeySchema, fanout_prefix
 from kombu_redis.link import Link
-from kombu_redis.options import OPTIONS, ChannelOptions
+from kombu_redis.options import OPTIONS, ChannelOptions, queue_arguments, queue_expires
 from kombu_redis.qos import QoS
 from kombu_redis.refresh import refresh_commands
 from kombu_redis.restore import Restorer
@@ -226,10 +226,11 @@ class Channel(ChannelOptions, virtual.Channel):
         self.connection.declared.add(queue)
         if auto_delete:
             self.auto_delete_queues.add(queue)
-        try:
-            self.expires[queue] = int(kwargs["arguments"]["x-expires"])
-        except (KeyError, TypeError, ValueError):
+        ttl = queue_expires(kwargs.get("arguments"))
+        if ttl is None:
             self.expires.pop(queue, None)
+        else:
+            self.expires[queue] = ttl
 
     def _is_topic(self, exchange: str, pattern: Any) -> bool:
         """Whether a binding with ``pattern`` to ``exchange`` is a topic binding."""
@@ -309,11 +310,7 @@ class Channel(ChannelOptions, virtual.Channel):
 
     def prepare_queue_arguments(self, arguments: dict[str, Any] | None,
                                 **kwargs: Any) -> dict[str, Any] | None:
-        args = dict(arguments or {})
-        expires = kwargs.get("expires")
-        if expires is not None:
-            args["x-expires"] = int(expires * 1000)
-        return args
+        return queue_arguments(arguments, kwargs.get("expires"))
 
     # -- consuming -----------------------------------------------------------
     def basic_consume(self, queue: str, no_ack: bool, *args: Any, **kwargs: Any) -> str:

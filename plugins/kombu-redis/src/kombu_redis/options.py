@@ -13,7 +13,8 @@ import redis
 
 from kombu_redis.keys import DEFAULT_PRIORITY_STEPS, SEP
 
-__all__ = ("DEFAULT_HEALTH_CHECK_INTERVAL", "OPTIONS", "PRIORITY_STEPS", "ChannelOptions")
+__all__ = ("DEFAULT_HEALTH_CHECK_INTERVAL", "OPTIONS", "PRIORITY_STEPS", "ChannelOptions",
+           "queue_arguments", "queue_expires")
 
 DEFAULT_HEALTH_CHECK_INTERVAL = 25
 PRIORITY_STEPS = list(DEFAULT_PRIORITY_STEPS)
@@ -67,3 +68,22 @@ class ChannelOptions:
     consume_batch_size = 100
     connection_class: Any = redis.Connection
     connection_class_ssl: Any = redis.SSLConnection
+
+
+def queue_arguments(arguments: dict[str, Any] | None,
+                    expires: float | None = None) -> dict[str, Any]:
+    """The queue arguments stored for a declare: ``Queue(expires=s)`` becomes
+    ``x-expires`` in milliseconds, as with AMQP."""
+    args = dict(arguments or {})
+    if expires is not None:
+        args["x-expires"] = int(expires * 1000)
+    return args
+
+
+def queue_expires(arguments: Any) -> int | None:
+    """A queue's ``x-expires`` (ms) from its declare arguments; None if it has
+    none or it is not a number."""
+    try:
+        return int(arguments["x-expires"])
+    except (KeyError, TypeError, ValueError):
+        return None
