@@ -23,15 +23,22 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.testing.requirements import CAPABILITIES, Requirements
 
 __all__ = (
-    "WAIT",
+    "LIMITS",
     "_kit_cleanup",
     "kombu_connection",
     "transport_requirements",
     "transport_unreachable_url",
 )
 
-#: Upper bound on every wait of the kit, in seconds.
-WAIT = 10.0
+class Limits:
+    """Bounds of the kit's waits; ``--kombu-wait`` sets :attr:`wait`."""
+
+    #: Upper bound, in seconds, on every wait for a message that should come.
+    wait: float = 10.0
+
+
+#: The kit's limits (one per process).
+LIMITS = Limits()
 
 
 @pytest.fixture
@@ -145,7 +152,7 @@ def declared(conn: Connection, kind: str = "direct", routing_key: str = "rk",
 
 def wait_for_count(bound: Any, n: int) -> int:
     """The queue's message count once it reaches ``n`` (brokers route asynchronously)."""
-    deadline = time.monotonic() + WAIT
+    deadline = time.monotonic() + LIMITS.wait
     count = bound.queue_declare(passive=True).message_count
     while count != n and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -154,7 +161,7 @@ def wait_for_count(bound: Any, n: int) -> int:
 
 
 def collect(conn: Connection, queue: Queue | Sequence[Queue], n: int, *, ack: bool = True,
-            wait: float = WAIT, channel: Any = None, **consumer_opts: Any) -> list[Any]:
+            wait: float | None = None, channel: Any = None, **consumer_opts: Any) -> list[Any]:
     """Consume up to ``n`` messages as ``(body, message)`` (giving up after ``wait`` s)."""
     got: list[Any] = []
 
@@ -164,7 +171,7 @@ def collect(conn: Connection, queue: Queue | Sequence[Queue], n: int, *, ack: bo
             message.ack()
 
     queues = [queue] if isinstance(queue, Queue) else list(queue)
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + (LIMITS.wait if wait is None else wait)
     consumer = Consumer(channel or conn, queues, callbacks=[on_message], **consumer_opts)
     consumer.consume()
     try:
@@ -187,12 +194,13 @@ def nothing_more(conn: Connection, queue: Queue, wait: float = 0.3) -> list[Any]
     return [body for body, _ in collect(conn, queue, 1, wait=wait)]
 
 
-def run_worker(command: str, *args: Any, timeout: float = WAIT + 20,
+def run_worker(command: str, *args: Any, timeout: float | None = None,
                on_ready: Callable[[], Any] | None = None) -> Any:
     """Run :mod:`kombu.testing._worker` in a new process; return its JSON result.
 
     ``on_ready`` runs once the worker says it is consuming.
     """
+    timeout = LIMITS.wait + 20 if timeout is None else timeout
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     proc = subprocess.Popen(
         [sys.executable, "-m", "kombu.testing._worker", command, json.dumps(args)],
@@ -233,7 +241,8 @@ class Workers:
                 self.kill()
                 raise AssertionError(f"worker did not start: {line}{proc.stderr.read()}")  # type: ignore[union-attr]
 
-    def results(self, timeout: float = WAIT + 20) -> list[Any]:
+    def results(self, timeout: float | None = None) -> list[Any]:
+        timeout = LIMITS.wait + 20 if timeout is None else timeout
         out = []
         try:
             for proc in self.procs:

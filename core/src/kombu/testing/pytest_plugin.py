@@ -26,6 +26,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kombu-url", dest="kombu_url", default=None, metavar="URL",
                     help="URL of the transport the kit tests (the transport_url fixture's "
                          "default).")
+    group.addoption("--kombu-wait", dest="kombu_wait", default=None, type=float,
+                    metavar="SECONDS",
+                    help="Longest wait for a message that should arrive (default 10).")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    wait = config.getoption("kombu_wait", None)
+    if wait is not None:
+        if wait <= 0:
+            raise pytest.UsageError(f"--kombu-wait must be a positive number of seconds, "
+                                    f"not {wait}")
+        from kombu.testing.fixtures import LIMITS
+
+        LIMITS.wait = wait
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

@@ -10,7 +10,7 @@ import pytest
 
 from kombu import Connection, Consumer, Exchange, Queue
 from kombu.testing.fixtures import (
-    WAIT,
+    LIMITS,
     collect,
     declared,
     name,
@@ -53,7 +53,7 @@ class TestTransportBasics:
         with pytest.raises(Exception) as retried:
             conn.ensure_connection(errback=lambda exc, interval: errors.append(exc),
                                    max_retries=1, interval_start=0, interval_step=0,
-                                   timeout=WAIT)
+                                   timeout=LIMITS.wait)
         assert len(errors) >= 1, (
             f"ensure_connection did not retry {excinfo.value!r}: it is not in connection_errors")
         assert not isinstance(retried.value, AssertionError)
@@ -135,7 +135,7 @@ class TestTransportBasics:
         assert bound.get() is None
         producer.publish({"n": 1})
         message = None
-        deadline = time.monotonic() + WAIT
+        deadline = time.monotonic() + LIMITS.wait
         while message is None and time.monotonic() < deadline:
             message = bound.get()
         assert message is not None and message.payload == {"n": 1}
@@ -163,10 +163,10 @@ class TestTransportSimple:
         with kombu_connection.SimpleQueue(name("simple")) as q:
             q.put({"hello": "world"})
             q.put("text")
-            first = q.get(timeout=WAIT)
+            first = q.get(timeout=LIMITS.wait)
             assert first.payload == {"hello": "world"}
             first.ack()
-            second = q.get(timeout=WAIT)
+            second = q.get(timeout=LIMITS.wait)
             assert second.payload == "text"
             second.ack()
             with pytest.raises(q.Empty):
@@ -178,6 +178,6 @@ class TestTransportSimple:
     def test_simple_buffer(self, kombu_connection: Connection) -> None:
         with kombu_connection.SimpleBuffer(name("buffer")) as b:
             b.put({"n": 1})
-            assert b.get(timeout=WAIT).payload == {"n": 1}
+            assert b.get(timeout=LIMITS.wait).payload == {"n": 1}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from kombu import Connection, Consumer, Producer
 from kombu.testing._worker import STOP
-from kombu.testing.fixtures import WAIT, Workers, declared, need
+from kombu.testing.fixtures import LIMITS, Workers, declared, need
 from kombu.testing.requirements import Requirements
 
 __all__ = ("TestTransportConcurrency",)
@@ -36,7 +36,7 @@ class TestTransportConcurrency:
             with Connection(transport_url) as conn:
                 with Consumer(conn, [queue], callbacks=[on_message]):
                     ready.set()
-                    deadline = time.monotonic() + WAIT
+                    deadline = time.monotonic() + LIMITS.wait
                     while len(received) < 3 and time.monotonic() < deadline:
                         try:
                             conn.drain_events(timeout=0.5)
@@ -45,12 +45,12 @@ class TestTransportConcurrency:
 
         thread = threading.Thread(target=consume, daemon=True)
         thread.start()
-        assert ready.wait(WAIT)
+        assert ready.wait(LIMITS.wait)
         with Connection(transport_url) as conn:
             producer = Producer(conn.default_channel, producer.exchange, routing_key="rk")
             for i in range(3):
                 producer.publish({"i": i})
-        thread.join(WAIT + 5)
+        thread.join(LIMITS.wait + 5)
         assert not thread.is_alive()
         assert sorted(b["i"] for b in received) == [0, 1, 2]
 
@@ -63,7 +63,7 @@ class TestTransportConcurrency:
         received: list[int] = []
         lock = threading.Lock()
         errors: list[BaseException] = []
-        start = threading.Barrier(4, timeout=WAIT)
+        start = threading.Barrier(4, timeout=LIMITS.wait)
 
         def on_message(body: Any, message: Any) -> None:
             with lock:
@@ -75,7 +75,7 @@ class TestTransportConcurrency:
                 with Connection(transport_url) as conn:
                     with Consumer(conn, [queue], callbacks=[on_message], prefetch_count=1):
                         start.wait()
-                        deadline = time.monotonic() + WAIT
+                        deadline = time.monotonic() + LIMITS.wait
                         idle = 0
                         while time.monotonic() < deadline and idle < 3:
                             try:
@@ -90,7 +90,7 @@ class TestTransportConcurrency:
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(WAIT + 10)
+            thread.join(LIMITS.wait + 10)
         assert not any(t.is_alive() for t in threads) and errors == []
         _assert_each_once(received, COMPETING_MESSAGES)
 
@@ -100,7 +100,7 @@ class TestTransportConcurrency:
         with Connection(transport_url) as conn:
             queue, producer = declared(conn)
             workers = Workers("consume", [transport_url, queue.name,
-                                          producer.exchange.name, "rk", WAIT + 10], 2)
+                                          producer.exchange.name, "rk", LIMITS.wait + 10], 2)
             try:
                 workers.wait_ready()
                 for i in range(COMPETING_MESSAGES):

@@ -8,7 +8,7 @@ from typing import Any
 
 from kombu import Connection, Consumer, Exchange, Queue
 from kombu.exceptions import ContentDisallowed
-from kombu.testing.fixtures import WAIT, collect, declared, name, need, nothing_more
+from kombu.testing.fixtures import LIMITS, collect, declared, name, need, nothing_more
 from kombu.testing.requirements import Requirements
 
 __all__ = ("TestTransportDelivery",)
@@ -124,7 +124,7 @@ class TestTransportDelivery:
             assert held[0][1].delivery_tag != held[1][1].delivery_tag
             held[0][1].ack()
             consuming.close()  # the unacknowledged copy goes back to its queue
-            again = [m for q in queues for _, m in collect(conn, q, 1, wait=2)]
+            again = [m for q in queues for _, m in collect(conn, q, 1, wait=1)]
         assert len(again) == 1 and again[0].payload == {"n": 1}
 
     def test_prefetch_is_honoured(self, kombu_connection: Connection) -> None:
@@ -173,7 +173,7 @@ class TestTransportDelivery:
 
         with Consumer(kombu_connection, [queue], callbacks=[lambda b, m: None],
                       on_decode_error=on_decode_error):
-            kombu_connection.drain_events(timeout=WAIT)
+            kombu_connection.drain_events(timeout=LIMITS.wait)
         assert len(errors) == 1 and isinstance(errors[0], ContentDisallowed)
         producer.publish({"trusted": True}, serializer="pickle")
         got = collect(kombu_connection, queue, 1, accept=["pickle"])

@@ -8,7 +8,7 @@ from typing import Any
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.testing.fixtures import (
-    WAIT,
+    LIMITS,
     collect,
     name,
     need,
@@ -74,7 +74,7 @@ class TestTransportRouting:
                     consumers.append(consumer)
                 Producer(producing.default_channel, exchange).publish(
                     {"all": True}, routing_key="ignored")
-                deadline = time.monotonic() + WAIT
+                deadline = time.monotonic() + LIMITS.wait
                 for conn, box in zip(conns, got):
                     while not box and time.monotonic() < deadline:
                         try:
