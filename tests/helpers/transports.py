@@ -37,6 +37,8 @@ TRANSPORTS: list[TransportCase] = [
     TransportCase("redis", "redis://127.0.0.1:6379/10", "redis",
                   Requirements(priority_order="asc").without(
                       headers_exchange="kombu's Redis transport has no headers exchange",
+                      requeue_at_head="kombu's Redis transport requeues at the tail "
+                                      "(LPUSH), and kombu-redis does as kombu 5.x does",
                       ttl="kombu's Redis transport ignores per-message expiration")),
     # The example third-party distribution, installed like any other.
     TransportCase("dictq", "dictq://", requirements=Requirements.lacking(

@@ -23,6 +23,8 @@ CAPABILITIES: Mapping[str, str] = MappingProxyType({
     "headers_exchange": "headers exchanges (also needs 'headers' in Transport.implements)",
     "priorities": "message priorities: higher (or, with priority_order='asc', lower) first, "
                   "FIFO within a priority",
+    "requeue_at_head": "a requeued (rejected with requeue=True) message goes back to the head "
+                       "of its queue",
     "restore_on_close": "unacknowledged messages go back to the head of their queue "
                         "when the channel closes",
     "queue_size": "queue_declare reports the message count",
@@ -55,6 +57,7 @@ class Requirements:
     fanout_exchange: bool = True
     headers_exchange: bool = True
     priorities: bool = True
+    requeue_at_head: bool = True
     restore_on_close: bool = True
     queue_size: bool = True
     redelivered_flag: bool = True

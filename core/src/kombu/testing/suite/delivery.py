@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pickle
+import socket
 import time
-from typing import Any
+from typing import Any, Callable
 
 from kombu import Connection, Consumer, Exchange, Queue
 from kombu.exceptions import ContentDisallowed
@@ -12,6 +13,15 @@ from kombu.testing.fixtures import LIMITS, collect, declared, name, need, nothin
 from kombu.testing.requirements import Requirements
 
 __all__ = ("TestTransportDelivery",)
+
+
+def _drain_until(conn: Connection, done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + LIMITS.wait
+    while not done() and time.monotonic() < deadline:
+        try:
+            conn.drain_events(timeout=0.5)
+        except socket.timeout:
+            pass
 
 
 def _flag(message: Any) -> bool:
@@ -47,14 +57,27 @@ class TestTransportDelivery:
         first.reject()
         assert nothing_more(kombu_connection, queue) == []
 
+    def test_requeue_redelivers_once(self, kombu_connection: Connection,
+                                     transport_requirements: Requirements) -> None:
+        queue, producer = declared(kombu_connection)
+        producer.publish({"n": "again"})
+        ((_, first),) = collect(kombu_connection, queue, 1, ack=False, prefetch_count=1)
+        assert not _flag(first)
+        first.requeue()
+        got = collect(kombu_connection, queue, 1)
+        assert [b for b, _ in got] == [{"n": "again"}]
+        if transport_requirements.declares("redelivered_flag"):
+            assert _flag(got[0][1])
+        assert nothing_more(kombu_connection, queue) == []
+
     def test_requeue_puts_the_message_back_at_the_head(
             self, kombu_connection: Connection, transport_requirements: Requirements) -> None:
+        need(transport_requirements, "requeue_at_head")
         queue, producer = declared(kombu_connection)
         for n in ("first", "second", "third"):
             producer.publish({"n": n})
         ((_, first),) = collect(kombu_connection, queue, 1, ack=False, prefetch_count=1)
         assert first.payload == {"n": "first"}
-        assert not _flag(first)
         first.requeue()
         got = collect(kombu_connection, queue, 3, prefetch_count=1)
         assert [b["n"] for b, _ in got] == ["first", "second", "third"], \
@@ -82,16 +105,23 @@ class TestTransportDelivery:
     def test_basic_recover_requeues_unacked(self, transport_url: str,
                                             transport_requirements: Requirements) -> None:
         need(transport_requirements, "basic_recover")
+        got: list[Any] = []
         with Connection(transport_url) as conn:
             queue, producer = declared(conn)
             producer.publish({"n": 1})
             producer.publish({"n": 2})
             channel = conn.channel()
-            held = collect(conn, queue, 2, ack=False, channel=channel, prefetch_count=2)
-            assert [b["n"] for b, _ in held] == [1, 2]
+            consumer = Consumer(channel, [queue], callbacks=[lambda b, m: got.append((b, m))],
+                                prefetch_count=2)
+            consumer.consume()
+            _drain_until(conn, lambda: len(got) >= 2)
+            assert [b["n"] for b, _ in got] == [1, 2]
             channel.basic_recover(requeue=True)
-            again = collect(conn, queue, 2, channel=channel, prefetch_count=2)
+            _drain_until(conn, lambda: len(got) >= 4)
+            for _, message in got[2:]:
+                message.ack()
             channel.close()
+        again = got[2:]
         assert sorted(b["n"] for b, _ in again) == [1, 2]
         if transport_requirements.declares("redelivered_flag"):
             assert all(_flag(m) for _, m in again)
