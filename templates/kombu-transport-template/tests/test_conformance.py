@@ -2,7 +2,7 @@
 
 import pytest
 from kombu.testing import Requirements
-from kombu.testing.suite import *  # noqa: F401,F403
+from kombu.testing.suite import *  # noqa: F403
 
 
 @pytest.fixture
