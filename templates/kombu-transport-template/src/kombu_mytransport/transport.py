@@ -82,6 +82,10 @@ class Transport(virtual.Transport):
     #: Put your client's connection errors here (and its channel errors in
     #: channel_errors).
     connection_errors = (*virtual.Transport.connection_errors, OSError)
+    #: Exchange types every connection can route (fanout works because the
+    #: bindings below are shared by every connection).
+    implements = virtual.Transport.implements.extend(
+        exchange_type=frozenset(["direct", "topic", "fanout"]))
     #: Exchanges and bindings: one BrokerState shared by every connection,
     #: because the queues are shared too.  A store in another process keeps
     #: bindings there instead (see kombu-core's guide).
