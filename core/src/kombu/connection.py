@@ -325,6 +325,7 @@ class Connection:
                      virtual_host: str | None, port: int | None, insist: bool, ssl: Any,
                      transport: Any, connect_timeout: float, login_method: str | None,
                      heartbeat: float, **extra: Any) -> None:
+        registry.check(transport)  # a bad name fails here, as its URL form does
         transport = transport or "amqp"
         hooks = registry.hooks_for(transport)
         if hooks is not None:

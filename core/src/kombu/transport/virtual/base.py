@@ -282,6 +282,14 @@ class AbstractChannel:
         """Append ``message`` to ``queue``."""
         raise NotImplementedError("virtual channels must implement _put")
 
+    def _put_at_head(self, queue: str, message: dict[str, Any]) -> None:
+        """Put a requeued or restored ``message`` back at the head of ``queue``.
+
+        The default appends it (:meth:`_put`); a transport that can put a
+        message first implements this, so redelivery keeps the queue's order.
+        """
+        self._put(queue, message)
+
     def _purge(self, queue: str) -> int:
         """Remove every message of ``queue``; return how many there were."""
         raise NotImplementedError("virtual channels must implement _purge")
@@ -644,7 +652,8 @@ class Channel(AbstractChannel, base.StdChannel):
     def _restore(self, message: _Message) -> None:
         """Put an unacknowledged message back, flagged as redelivered.
 
-        It goes back to the queue it was consumed from.  (kombu 5.x routes it
+        It goes back to the head of the queue it was consumed from
+        (:meth:`_put_at_head`).  (kombu 5.x routes it
         through the exchange again, which copies a fanout message into every
         bound queue; it does that here only for messages of unknown origin.)
         """
@@ -652,8 +661,10 @@ class Channel(AbstractChannel, base.StdChannel):
         info = message.delivery_info
         payload = message.serializable()
         payload["redelivered"] = True
-        queues = [source] if source else self._lookup(info["exchange"], info["routing_key"])
-        for queue in queues:
+        if source:
+            self._put_at_head(source, payload)
+            return
+        for queue in self._lookup(info["exchange"], info["routing_key"]):
             self._put(queue, payload)
 
     def _restore_at_beginning(self, message: _Message) -> None:
