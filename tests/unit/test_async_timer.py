@@ -78,7 +78,7 @@ def test_entry_call_and_repr() -> None:
     entry = Entry(divmod, (7, 2))
     assert entry() == (3, 1)
     assert entry.kwargs == {} and entry.args == (7, 2)
-    assert repr(entry).== "<TimerEntry: divmod(*(7, 2), **{})"
+    assert repr(entry) == "<TimerEntry: divmod(*(7, 2), **{})"
     assert entry.tref.fun is divmod  # a weak proxy to the entry
 
 
