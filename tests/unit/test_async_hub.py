@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from queue import Empty
 from typing import Any, Callable
 
-import pytest
-from vine import promise
-
 import kombu.asynchronous as asynchronous
-from kombu.asynchronous import ERR, READ, WRITE, Hub, get_event_loop, set_event_loop
-from kombu.asynchronous import debug, hub as hub_module
+import pytest
+from kombu.asynchronous import ERR, READ, WRITE, Hub, debug, get_event_loop, set_event_loop
+from kombu.asynchronous import hub as hub_module
 from kombu.utils import eventio
+from vine import promise
 
 MAX_TURNS = 200
 

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-
 from kombu.asynchronous.timer import Entry, Timer, logger, scheduled, to_timestamp
 
 
@@ -87,7 +86,8 @@ def test_enter_at_accepts_datetimes_and_none() -> None:
     calls: list[str] = []
     past = datetime.now(timezone.utc) - timedelta(seconds=30)
     timer.enter_at(Entry(calls.append, ("aware",)), past)
-    timer.enter_at(Entry(calls.append, ("naive",)), datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=30))
+    naive = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=30)
+    timer.enter_at(Entry(calls.append, ("naive",)), naive)
     timer.enter_at(Entry(calls.append, ("now",)), None)
     for entry in due(timer):
         entry()

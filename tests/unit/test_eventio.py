@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from kombu.utils import eventio
 from kombu.utils.eventio import ERR, READ, SELECT_BAD_FD, WRITE, poll
 
