@@ -168,10 +168,12 @@ class Hub:
 
     def close(self, *args: Any) -> None:
         """Drop every reader and writer, close the poller, run ``on_close`` and the ready callbacks."""
-        self._close()
-        if self._waker is not None:
-            self._waker.close()
-            self._waker = None
+        try:
+            self._close()
+        finally:
+            if self._waker is not None:
+                self._waker.close()
+                self._waker = None
 
     def _close(self) -> None:
         for fd in list(self.readers):
@@ -184,9 +186,15 @@ class Hub:
         self._close_poller()
         for callback in list(self.on_close):
             callback(self)
-        # Work queued before closing still runs (acknowledgements, say); what
-        # it queues in turn is left for the next loop.
-        self._run_ready()
+        # Work queued before closing still runs (acknowledgements, say), all
+        # of it: a failure (a reader of a connection closed meanwhile) is
+        # logged.  What it queues in turn is left for the next loop.
+        for item in self._pop_ready():
+            if item:
+                try:
+                    item()
+                except Exception as exc:  # noqa: BLE001 - logged; the rest must still run
+                    self.on_callback_error(item, exc)
         if _current_loop is self:
             set_event_loop(None)
 
@@ -438,7 +446,11 @@ class Hub:
             for tick_callback in list(self.on_tick):
                 tick_callback()
 
-            if not (readers or writers):
+            if self._ready:
+                # Callbacks queued in this turn (a reader re-queueing itself
+                # while it has buffered frames) run without waiting for I/O.
+                poll_timeout = 0
+            elif not (readers or writers):
                 # Nothing to watch yet (start-up): wait briefly, but a
                 # call_soon from another thread still wakes us.
                 poll_timeout = min(poll_timeout, 0.1)
