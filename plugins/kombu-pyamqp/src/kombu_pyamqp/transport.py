@@ -700,7 +700,7 @@ class Transport(base.Transport):
             return
 
         def read_buffered() -> None:
-            if connection.transport is not transport or not transport.connected:
+            if connection._transport is not transport or not transport.connected:
                 on_tick.discard(read_buffered)
                 return
             pending = getattr(transport.sock, "pending", None)
