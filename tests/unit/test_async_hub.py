@@ -633,7 +633,10 @@ def test_closed_descriptor_with_the_poll_poller_removes_a_generator_reader(hub: 
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_child_gets_its_own_waker(hub: Hub) -> None:
+def test_a_forked_child_gets_its_own_waker(hub: Hub, pair: tuple[socket.socket, socket.socket]) -> None:
+    a, b = pair
+    got: list[bytes] = []
+    hub.add_reader(a, lambda: got.append(a.recv(10)))
     hub.run_once()
     parent = hub._waker
     assert parent is not None
@@ -647,6 +650,7 @@ def test_a_forked_child_gets_its_own_waker(hub: Hub) -> None:
             ok = child is not None and child is not parent and child.pid == os.getpid()
             hub.call_soon(os.write, w, b"ran")
             next(loop)
+            hub.close()  # must not unregister anything from the parent's epoll set
             code = 0 if ok else 2
         finally:
             os._exit(code)
@@ -661,4 +665,12 @@ def test_a_forked_child_gets_its_own_waker(hub: Hub) -> None:
     assert os.read(r, 10) == b"ran"
     os.close(r)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert hub._waker is parent  # the parent's is untouched
+    assert hub._waker is parent  # the parent's is untouched...
+    t = threading.Thread(target=hub.call_soon, args=(print,))
+    t.start()
+    t.join(10)
+    ready = dict(hub.poller.poll(0) or ())
+    assert ready.get(parent.fileno(), 0) & READ  # ...and still watched by the parent's poller
+    b.send(b"parent")
+    turn_until(hub, lambda: got)
+    assert got == [b"parent"]
