@@ -84,6 +84,11 @@ codec = namedtuple("codec", ("content_type", "content_encoding", "encoder"))
 _NOTSET: Any = object()
 
 
+def _listing(names: Iterable[Any]) -> str:
+    """``names`` sorted and comma-separated, for error messages (any type of name)."""
+    return ", ".join(sorted(map(str, names)))
+
+
 def pickle_loads(s: bytes, load: Callable[[Any], Any] = pickle_load) -> Any:
     """Unpickle ``s`` (any bytes-like object)."""
     return load(BytesIO(s))
@@ -148,7 +153,7 @@ class SerializerRegistry:
         except KeyError:
             raise SerializerNotInstalled(
                 f"No encoder/decoder installed for {name}: registered serializers "
-                f"are {', '.join(sorted(self.name_to_type))}"
+                f"are {_listing(self.name_to_type)}"
             ) from None
         self._decoders.pop(content_type, None)
         self._encoders.pop(name, None)
@@ -197,7 +202,7 @@ class SerializerRegistry:
             return self._get_codec(name)
         raise SerializerNotInstalled(
             f"No encoder installed for {name}: available serializers are "
-            f"{', '.join(sorted(self._encoders))}"
+            f"{_listing(self._encoders)}"
         )
 
     def _load_entrypoints(self) -> bool:
@@ -489,7 +494,7 @@ def prepare_accept_content(
         if content_type is None:
             raise SerializerNotInstalled(
                 f"No encoder/decoder installed for {name}: registered serializers are "
-                f"{', '.join(sorted(name_to_type))}"
+                f"{_listing(name_to_type)}"
             )
         result.add(content_type)
     return result
