@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 __all__ = (
+    "InvalidCertReqs",
     "as_url",
     "mask_password",
     "maybe_sanitize_url",
@@ -132,13 +133,25 @@ def url_to_parts(url: str) -> urlparts:
     )
 
 
+class InvalidCertReqs(KeyError, ValueError):
+    """An ``ssl_cert_reqs`` value that names no certificate requirement.
+
+    A :exc:`KeyError`, as kombu raises, and a :exc:`ValueError`; its message
+    lists the accepted values.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def parse_ssl_cert_reqs(query_value: str | None) -> int | None:
     """The :mod:`ssl` ``CERT_*`` constant that ``query_value`` names.
 
     Accepts ``required``, ``optional`` and ``none`` or the constant names
-    (``CERT_REQUIRED``, ...), in any case; ``None`` gives ``None``.  Unlike
-    kombu, which raises :exc:`KeyError`, an unknown value raises
-    :exc:`ValueError` listing the accepted ones.
+    (``CERT_REQUIRED``, ...), as kombu does, and also in any other case;
+    ``None`` gives ``None``.  An unknown value raises
+    :exc:`InvalidCertReqs` (a :exc:`KeyError`, as in kombu, and a
+    :exc:`ValueError`) listing the accepted ones.
     """
     if query_value is None:
         return None
@@ -148,8 +161,9 @@ def parse_ssl_cert_reqs(query_value: str | None) -> int | None:
     if not name.startswith("CERT_"):
         name = "CERT_" + name
     if name not in ("CERT_REQUIRED", "CERT_OPTIONAL", "CERT_NONE"):
-        raise ValueError(f"ssl_cert_reqs={query_value!r} is not a certificate requirement: "
-                         f"use 'required', 'optional' or 'none'")
+        raise InvalidCertReqs(f"ssl_cert_reqs={query_value!r} is not a certificate "
+                              f"requirement: use 'required', 'optional' or 'none' "
+                              f"(or CERT_REQUIRED, CERT_OPTIONAL, CERT_NONE)")
     return ssl.VerifyMode[name]
 
 

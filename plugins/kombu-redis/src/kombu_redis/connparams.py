@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import redis
 from kombu.exceptions import AccessRefused
 from kombu.exceptions import ConnectionError as KombuConnectionError
+from kombu.utils.url import InvalidCertReqs
 from redis import exceptions as rexc
 
 __all__ = ("InvalidDatabase", "TLSVerificationError", "connect_error", "connparams", "credential_provider",
@@ -50,8 +51,8 @@ def _cert_reqs(value: Any) -> Any:
         try:
             return _CERT_REQS[value.strip().lower()]
         except KeyError:
-            raise ValueError(f"ssl_cert_reqs must be one of none, optional, required; "
-                             f"got {value!r}") from None
+            raise InvalidCertReqs(f"ssl_cert_reqs must be one of none, optional, "
+                                  f"required; got {value!r}") from None
     return value
 
 
