@@ -757,7 +757,15 @@ class Connection:
     def __enter__(self) -> Connection:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: Any) -> None:
+        """Release the connection; a pooled one whose block raised goes back
+        closed, and its next user gets a fresh connection (as kombu 5.7)."""
+        pool = self._pool
+        if pool is not None:
+            from kombu.resource import exit_pooled
+
+            if exit_pooled(self, pool, exc_type is not None):
+                return
         self.release()
 
     # -- factories -----------------------------------------------------------

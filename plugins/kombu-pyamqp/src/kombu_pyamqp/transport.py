@@ -68,6 +68,7 @@ from kombu.exceptions import ConnectionError as KombuConnectionError
 from kombu.exceptions import RecoverableConnectionError as KombuRecoverableConnectionError
 from kombu.exceptions import ResourceError as KombuResourceError
 from kombu.message import Message as _BaseMessage
+from kombu.resource import exit_pooled
 from kombu.transport import base
 from kombu.utils.text import version_string_as_tuple
 from kombu.utils.time import maybe_s_to_ms
@@ -204,6 +205,13 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         super().__init__(connection, channel_id, auto_decode, on_open)
         # kombu's Producer looks for this key before adding its on_return.
         self.events.setdefault("basic_return", set())
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: Any) -> None:
+        """Close the channel; one lent by a ChannelPool goes back to it instead
+        (closed and replaced when the block raised)."""
+        pool = self.__dict__.get("_channel_pool")
+        if pool is None or not exit_pooled(self, pool, exc_type is not None):
+            self.close()
 
     def close(self, reply_code: int = 0, reply_text: str = "",
               method_sig: tuple[int, int] = (0, 0), argsig: str = "BsBB") -> Any:

@@ -28,6 +28,7 @@ from uuid import uuid4
 from kombu.exceptions import ChannelError, ResourceError
 from kombu.log import get_logger
 from kombu.message import Message as BaseMessage
+from kombu.resource import exit_pooled
 from kombu.transport import base
 from kombu.transport.base import queue_declare_ok_t
 from kombu.transport.virtual.exchange import STANDARD_EXCHANGE_TYPES, ExchangeType
@@ -731,8 +732,12 @@ class Channel(AbstractChannel, base.StdChannel):
     def __enter__(self) -> Channel:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: Any) -> None:
+        """Close the channel; one lent by a ChannelPool goes back to it instead
+        (closed and replaced when the block raised)."""
+        pool = self.__dict__.get("_channel_pool")
+        if pool is None or not exit_pooled(self, pool, exc_type is not None):
+            self.close()
 
 
 # Transport's ``Channel`` attribute shadows the class in its body.
