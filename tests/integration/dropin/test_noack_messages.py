@@ -12,7 +12,6 @@ import socket
 
 import pytest
 from helpers import wait_until
-
 from kombu import Connection, Consumer, Queue
 
 

@@ -8,10 +8,9 @@ first use; a block that did not raise gives the resource back as it is.
 from __future__ import annotations
 
 import pytest
-from helpers import wait_until
-
-from kombu import Connection, Exchange, Queue
 from amqp.exceptions import NotFound
+from helpers import wait_until
+from kombu import Connection, Exchange, Queue
 from kombu.pools import ProducerPool
 
 

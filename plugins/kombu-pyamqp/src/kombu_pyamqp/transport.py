@@ -73,6 +73,8 @@ from kombu.transport import base
 from kombu.utils.text import version_string_as_tuple
 from kombu.utils.time import maybe_s_to_ms
 
+from kombu_pyamqp.errors import refused_as
+
 try:
     from select import POLLIN, poll
 except ImportError:  # pragma: no cover - Windows
@@ -593,12 +595,12 @@ class Transport(base.Transport):
         user = opts["userid"]
         if isinstance(exc, _AMQPAccessRefused) and opts["login_method"] == "EXTERNAL":
             # The identity is the TLS client certificate's, not user/password.
-            return AccessRefused(
+            return refused_as(exc,
                 f"The broker at {host} refused the EXTERNAL login: check that a client "
                 f"certificate is sent (ssl= with certfile and keyfile) and that the broker "
                 f"maps it to one of its users. The broker said: {exc.reply_text}")
         if isinstance(exc, _AMQPAccessRefused):
-            return AccessRefused(
+            return refused_as(exc,
                 f"The broker at {host} refused the login of user {user!r} (login method "
                 f"{opts['login_method']}): check the user name and password. "
                 f"The broker said: {exc.reply_text}")
@@ -649,11 +651,11 @@ class Transport(base.Transport):
                 f"connections closed, or raise the limit (rabbitmqctl set_vhost_limits or "
                 f"set_user_limits). The broker said: {text}")
         if "not found" in text:
-            return AccessRefused(
+            return refused_as(exc,
                 f"The virtual host {vhost!r} does not exist on the broker at {host}: "
                 f"create it (rabbitmqctl add_vhost) or fix the URL (the default "
                 f"virtual host '/' is written '//' in a URL). The broker said: {text}")
-        return AccessRefused(
+        return refused_as(exc,
             f"The broker at {host} does not allow user {opts['userid']!r} into the "
             f"virtual host {vhost!r}: grant permissions (rabbitmqctl set_permissions) "
             f"or use another virtual host. The broker said: {text}")
