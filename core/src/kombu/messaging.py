@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from kombu.common import ALREADY_DECLARED, _declare_once, _maybe_declare, maybe_declare
 from kombu.compression import compress
-from kombu.connection import is_connection, maybe_channel
+from kombu.connection import PooledConnection, is_connection, maybe_channel  # noqa: F401
 from kombu.entity import Exchange, Queue, maybe_delivery_mode
 from kombu.exceptions import ContentDisallowed, NotBoundError
 from kombu.message import Message

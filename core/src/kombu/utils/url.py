@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from string import ascii_letters, digits, hexdigits
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlparse
 
 __all__ = (
     "InvalidCertReqs",
@@ -28,6 +28,7 @@ __all__ = (
     "parse_url",
     "sanitize_url",
     "url_to_parts",
+    "urlparse",
     "urlparts",
 )
 
@@ -142,6 +143,20 @@ class InvalidCertReqs(KeyError, ValueError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+#: kombu 5.x's name of :func:`url_to_parts` (Celery imports it).
+_parse_url = url_to_parts
+
+
+def __getattr__(name: str) -> Any:
+    # ``ssl_available``: kombu 5.x's flag for "ssl can be imported", found
+    # without importing ssl (which URLs without TLS never need).
+    if name == "ssl_available":
+        from importlib.util import find_spec
+
+        return find_spec("_ssl") is not None
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_ssl_cert_reqs(query_value: str | None) -> int | None:
@@ -271,12 +286,30 @@ def as_url(scheme: str, host: str | None = None, port: int | None = None,
     return "".join(parts)
 
 
+def _alternates(url: str) -> list[str] | None:
+    """The URLs of a ``;``-joined failover list, or None if ``url`` is not one.
+
+    Every part must look like a URL; otherwise the ``;`` may be part of a
+    password, and ``url`` is taken as one URL.
+    """
+    if ";" not in url:
+        return None
+    parts = [part.strip() for part in url.split(";")]
+    if len(parts) < 2 or not all("://" in part for part in parts):
+        return None
+    return parts
+
+
 def sanitize_url(url: str, mask: str = "**") -> str:
     """``url`` with its password replaced by ``mask``.
 
     As in kombu the query is dropped (it may hold credentials too); the
-    virtual host is re-quoted so that the result is a valid URL.
+    virtual host is re-quoted so that the result is a valid URL.  Each URL of
+    a ``;``-joined failover list is sanitized (kombu masked the first only).
     """
+    alternates = _alternates(url)
+    if alternates is not None:
+        return ";".join(sanitize_url(part, mask) for part in alternates)
     scheme, host, port, user, password, path, _ = url_to_parts(url)
     return as_url(scheme, host, port, user, password,
                   quote(path, safe="/") if path else None, sanitize=True, mask=mask)
@@ -307,9 +340,13 @@ def maybe_sanitize_url(url: Any, mask: str = "**") -> Any:
     """Sanitize ``url`` if it is a URL string; return anything else as is.
 
     A malformed URL is masked as text instead of raising, so this is safe
-    to call from ``repr`` and log messages.
+    to call from ``repr`` and log messages.  Each URL of a ``;``-joined
+    failover list is sanitized.
     """
     if isinstance(url, str) and "://" in url:
+        alternates = _alternates(url)
+        if alternates is not None:
+            return ";".join(maybe_sanitize_url(part, mask) for part in alternates)
         try:
             return sanitize_url(url, mask)
         except ValueError:
