@@ -18,7 +18,6 @@ from urllib.parse import quote
 import pytest
 from helpers import run_python
 from helpers.kombu5 import kombu5_python
-
 from kombu import Connection
 from kombu.utils.url import as_url, maybe_sanitize_url, parse_url, sanitize_url, url_to_parts
 
