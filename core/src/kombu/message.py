@@ -18,6 +18,9 @@ ACK_STATES = frozenset({"ACK", "REJECTED", "REQUEUED"})
 
 _NOT_DECODED: Any = object()
 
+#: Whether this is PyPy (kombu 5.x's flag).
+IS_PYPY = hasattr(sys, "pypy_version_info")
+
 
 class Message:
     """A received message.

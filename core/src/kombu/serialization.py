@@ -82,6 +82,8 @@ pickle_load = pickle.load
 codec = namedtuple("codec", ("content_type", "content_encoding", "encoder"))
 
 _NOTSET: Any = object()
+#: kombu 5.x's name of the "argument not given" marker.
+NOTSET = _NOTSET
 
 
 def _listing(names: Iterable[Any]) -> str:
@@ -498,3 +500,17 @@ def prepare_accept_content(
             )
         result.add(content_type)
     return result
+
+
+#: Helpers kombu 5.x's serialization module imports, by name: their home module.
+_HELPERS = {"bytes_to_str": "kombu.utils.encoding", "entrypoints": "kombu.utils.compat",
+            "reraise": "kombu.exceptions"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HELPERS.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(home), name)
