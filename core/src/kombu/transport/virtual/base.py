@@ -28,6 +28,7 @@ from uuid import uuid4
 from kombu.exceptions import ChannelError, ResourceError
 from kombu.log import get_logger
 from kombu.message import Message as BaseMessage
+from kombu.resource import exit_pooled
 from kombu.transport import base
 from kombu.transport.base import queue_declare_ok_t
 from kombu.transport.virtual.exchange import STANDARD_EXCHANGE_TYPES, ExchangeType
@@ -52,6 +53,29 @@ __all__ = (
 )
 
 logger = get_logger(__name__)
+
+# Names kombu 5.x transports may import from this module.
+#: The ``array`` type code of channel ids.
+ARRAY_TYPE_H = "H"
+#: Warning text for a message no queue is bound to receive.
+UNDELIVERABLE_FMT = ("Message could not be delivered: no queues bound to exchange "
+                     "{exchange!r} using binding key {routing_key!r}.\n")
+#: Error text for an exchange redeclared with other settings (exchange, vhost).
+NOT_EQUIVALENT_FMT = ("Cannot redeclare exchange {0!r} in vhost {1!r} with a different "
+                      "type, durable, auto_delete or arguments value.")
+#: Log text (%-style) for a message requeued because its queue has no consumer.
+W_NO_CONSUMERS = "Requeuing undeliverable message for queue %r: no consumers."
+#: Log text for the restore of unacknowledged messages (count).
+RESTORING_FMT = "Restoring {0!r} unacknowledged message(s)"
+#: Log text for messages that could not be restored (count, errors).
+RESTORE_PANIC_FMT = "UNABLE TO RESTORE {0} MESSAGES: {1}"
+
+
+def emergency_dump_state(*args: Any, **kwargs: Any) -> Any:
+    """:func:`kombu.utils.div.emergency_dump_state` (imported here in kombu 5.x)."""
+    from kombu.utils.div import emergency_dump_state as dump
+
+    return dump(*args, **kwargs)
 
 binding_key_t = namedtuple("binding_key_t", ("queue", "exchange", "routing_key"))
 queue_binding_t = namedtuple("queue_binding_t", ("exchange", "routing_key", "arguments"))
@@ -742,8 +766,12 @@ class Channel(AbstractChannel, base.StdChannel):
     def __enter__(self) -> Channel:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: Any) -> None:
+        """Close the channel; one lent by a ChannelPool goes back to it instead
+        (closed and replaced when the block raised)."""
+        pool = self.__dict__.get("_channel_pool")
+        if pool is None or not exit_pooled(self, pool, exc_type is not None):
+            self.close()
 
 
 # Transport's ``Channel`` attribute shadows the class in its body.
