@@ -36,6 +36,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=100, metavar="BYTES",
                    help="body size in bytes (default 100, at least 8)")
     p.add_argument("--prefetch", type=int, default=100, help="consumer prefetch count (default 100)")
+    p.add_argument("--queue", default=None,
+                   help="name of the bench queue (default: kombu-bench-<random>); it must not "
+                        "exist, and is deleted at the end")
     p.add_argument("--persistent", action="store_true", help="persistent messages (default transient)")
     p.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
                    help="longest wait for the next message before giving up (default 10)")
@@ -104,11 +107,16 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--messages must be at least 1, --size at least {_STAMP.size}, "
                        "--prefetch 0 or more and --wait more than 0", code=2)
     show = sys.stderr.isatty() if args.progress is None else args.progress
-    name = f"kombu-bench-{uuid.uuid4().hex[:12]}"
+    name = args.queue or f"kombu-bench-{uuid.uuid4().hex[:12]}"
     conn = open_connection(args.url, args.timeout, transport_options=dict(args.options))
     latencies: list[float] = []
     first = last = 0.0
     try:
+        from kombu.cli.messages import queue_exists
+
+        if args.queue and queue_exists(conn, name):
+            raise CliError(f"queue {name!r} exists: bench deletes its queue at the end, so "
+                           "name one that does not exist", code=2)
         channel = conn.channel()
         queue = Queue(name, routing_key=name, durable=args.persistent, auto_delete=False)
         bound = queue(channel)

@@ -33,7 +33,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_ERROR: "any other error (the broker failed an operation, a plugin failed to load)",
     EXIT_USAGE: "bad arguments or a malformed URL",
     EXIT_TRANSPORT: "unknown transport, or its plugin is not installed or does not load",
-    EXIT_REFUSED: "connection refused, or the host name does not resolve",
+    EXIT_REFUSED: "connection refused or reset, or the host name does not resolve",
     EXIT_TIMEOUT: "the broker did not answer within --timeout",
     EXIT_AUTH: "the broker refused the credentials",
     EXIT_VHOST: "unknown or forbidden virtual host (Redis: no such database)",
@@ -73,6 +73,9 @@ def _names(exc: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(exc).__mro__}
 
 
+_RESET = "connection reset (if this is a TLS port, use rediss:// or amqps://)"
+
+
 def classify(exc: BaseException) -> tuple[int, str]:
     """The exit code and a short category for ``exc`` (e.g. ``(6, 'wrong credentials')``)."""
     from kombu.exceptions import AccessRefused, TransportError
@@ -104,9 +107,13 @@ def classify(exc: BaseException) -> tuple[int, str]:
             return EXIT_REFUSED, "connection refused"
         if isinstance(err, socket.gaierror):
             return EXIT_REFUSED, "host not found"
+        if isinstance(err, ConnectionResetError):
+            return EXIT_REFUSED, _RESET
     text = " ".join(str(err) for err in chain)
     if "Connection refused" in text or "Error 111 " in text:
         return EXIT_REFUSED, "connection refused"
+    if "Connection reset by peer" in text:
+        return EXIT_REFUSED, _RESET
     if "timed out" in text.lower() or "Timeout" in text:
         return EXIT_TIMEOUT, "timed out"
     if "Name or service not known" in text or "nodename nor servname" in text:
