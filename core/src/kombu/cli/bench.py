@@ -14,42 +14,11 @@ from typing import Any
 
 from kombu.cli.common import open_connection
 from kombu.cli.errors import EXIT_INCOMPLETE, CliError
-from kombu.cli.messages import add_url_options
 
-__all__ = ["add_parser", "percentile", "run"]
+__all__ = ["percentile", "run"]
 
 _STAMP = struct.Struct("!d")
 _PROGRESS_EVERY = 0.1
-
-
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
-        "bench", parents=[common], help="measure publish and consume rates and latency",
-        description="Declare a queue of its own, publish N messages from one connection while "
-                    "another consumes and acknowledges them, then delete the queue and print "
-                    "the publish, consume and end-to-end rates and the latency (publish to "
-                    "delivery) percentiles p50, p90, p99. A terminal shows live progress on "
-                    "standard error.")
-    p.add_argument("url", metavar="URL")
-    p.add_argument("-n", "--messages", type=int, default=1000, metavar="N",
-                   help="messages to send (default 1000)")
-    p.add_argument("--size", type=int, default=100, metavar="BYTES",
-                   help="body size in bytes (default 100, at least 8)")
-    p.add_argument("--prefetch", type=int, default=100, help="consumer prefetch count (default 100)")
-    p.add_argument("--queue", default=None,
-                   help="name of the bench queue (default: kombu-bench-<random>); it must not "
-                        "exist, and is deleted at the end")
-    p.add_argument("--persistent", action="store_true", help="persistent messages (default transient)")
-    p.add_argument("--wait", type=float, default=10.0, metavar="SECONDS",
-                   help="longest wait for the next message before giving up (default 10)")
-    progress = p.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
-                          help="show progress even when standard error is not a terminal")
-    progress.add_argument("--no-progress", dest="progress", action="store_false",
-                          help="never show progress")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    add_url_options(p)
-    p.set_defaults(func=run)
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:

@@ -11,23 +11,9 @@ from typing import Any, Callable
 
 from kombu.cli.common import deadline, display_url, elapsed_ms, open_connection
 
-__all__ = ["add_parser", "probe", "run"]
+__all__ = ["probe", "run"]
 
 ROUND_TRIPS = 5
-
-
-def add_parser(sub: Any) -> None:
-    parser = sub.add_parser(
-        "check", help="connect to a broker and report what answers",
-        description="Connect to URL once (no retries), with every wait bounded by --timeout, "
-                    "and report the transport, the server, the round-trip latency, the heartbeat "
-                    "and TLS. Exits non-zero with a one-line reason when the broker cannot be "
-                    "used (see the exit codes of 'kombu --help'). The password is never printed.")
-    parser.add_argument("url", metavar="URL", help="broker URL, e.g. redis://127.0.0.1:6379/0")
-    parser.add_argument("--heartbeat", type=float, default=0, metavar="SECONDS",
-                        help="heartbeat to request (AMQP; default 0: none requested)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(func=run)
 
 
 def _tls_state(sock: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ class MaskedStream(io.TextIOBase):
         self.stream = stream
         self.secrets = [s for s in secrets if s]
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
         from kombu.utils.url import mask_password
 
         masked = text
@@ -82,6 +81,8 @@ def deadline(seconds: float, what: str, prog: str = "kombu") -> Iterator[None]:
     The transports' own socket timeouts normally fire first; this is the
     bound when one of them does not (a driver waiting without a timeout).
     """
+    import threading
+
     timer = threading.Timer(seconds, _exit_now, (
         f"{prog}: error: timed out: no answer {what} within {seconds:g} s "
         "(raise --timeout if the broker is slow)", EXIT_TIMEOUT))

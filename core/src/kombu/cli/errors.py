@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import ssl
 from collections.abc import Iterator
 
 __all__ = [
@@ -78,6 +76,9 @@ _RESET = "connection reset (if this is a TLS port, use rediss:// or amqps://)"
 
 def classify(exc: BaseException) -> tuple[int, str]:
     """The exit code and a short category for ``exc`` (e.g. ``(6, 'wrong credentials')``)."""
+    import socket
+    import ssl
+
     from kombu.exceptions import AccessRefused, TransportError
 
     chain = list(_chain(exc))

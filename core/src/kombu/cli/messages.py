@@ -13,109 +13,12 @@ from typing import Any
 from kombu.cli.common import display_url, open_connection
 from kombu.cli.errors import EXIT_INCOMPLETE, EXIT_NOT_FOUND, EXIT_UNSUPPORTED, CliError
 
-__all__ = ["add_parsers", "list_queues", "queue_exists"]
-
-
-def _option(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except ValueError:
-        return key, value
-
-
-def _header(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return key, value
-
-
-def add_url_options(parser: argparse.ArgumentParser) -> None:
-    """The transport-option flag every command that connects takes."""
-    parser.add_argument("-o", "--transport-option", dest="options", type=_option, action="append",
-                        default=[], metavar="KEY=VALUE",
-                        help="a transport option (VALUE read as JSON if it parses), e.g. "
-                             "-o global_keyprefix=app: ; repeatable")
+__all__ = ["consume", "list_queues", "publish", "purge", "queue_exists", "queues"]
 
 
 def _connect(args: argparse.Namespace, confirm: bool = False) -> Any:
     return open_connection(args.url, args.timeout, transport_options=dict(args.options),
                            confirm=confirm)
-
-
-def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
-        "publish", parents=[common], help="publish a message",
-        description="Publish BODY (or standard input when BODY is '-') to an exchange. "
-                    "With --queue the queue is declared (durable) and bound to the exchange "
-                    "first, and the routing key defaults to the queue name. A named exchange "
-                    "is declared with --exchange-type (AMQP refuses a type that differs from "
-                    "an existing exchange's). AMQP publishes are confirmed by the broker.")
-    p.add_argument("url", metavar="URL")
-    p.add_argument("body", metavar="BODY", help="message body; '-' reads standard input")
-    p.add_argument("--exchange", default="", help="exchange name (default: the default exchange)")
-    p.add_argument("--exchange-type", default="direct",
-                   choices=("direct", "topic", "fanout", "headers"), help="default: direct")
-    p.add_argument("--routing-key", default=None, help="default: the --queue name, else empty")
-    p.add_argument("--queue", default=None, help="declare this queue and bind it to the exchange")
-    p.add_argument("--content-type", default="text/plain",
-                   help="content type of BODY (default text/plain; application/json is checked)")
-    p.add_argument("--header", dest="headers", type=_header, action="append", default=[],
-                   metavar="NAME=VALUE", help="message header; repeatable")
-    p.add_argument("--priority", type=int, default=None, help="message priority")
-    p.add_argument("--transient", action="store_true",
-                   help="non-persistent delivery mode (default: persistent)")
-    p.add_argument("--count", type=int, default=1, metavar="N", help="publish BODY N times")
-    add_url_options(p)
-    p.set_defaults(func=publish)
-
-    p = sub.add_parser(
-        "consume", parents=[common], help="receive messages from a queue",
-        description="Receive up to --limit messages from QUEUE and print their bodies (one per "
-                    "line; --json prints each with its properties). The queue must exist. With "
-                    "--ack (the default) each message printed is acknowledged, so it leaves the "
-                    "queue; with --no-ack none is, and all go back to the queue (marked "
-                    "redelivered) when the command ends. Exits 11 when fewer than --limit "
-                    "arrive, waiting at most --wait seconds for each.")
-    p.add_argument("url", metavar="URL")
-    p.add_argument("queue", metavar="QUEUE")
-    p.add_argument("--limit", type=int, default=1, metavar="N",
-                   help="stop after N messages (default 1; 0: until none arrives for --wait)")
-    ack = p.add_mutually_exclusive_group()
-    ack.add_argument("--ack", dest="ack", action="store_true", default=True,
-                     help="acknowledge the messages received (default)")
-    ack.add_argument("--no-ack", dest="ack", action="store_false",
-                     help="leave the messages in the queue")
-    p.add_argument("--wait", type=float, default=5.0, metavar="SECONDS",
-                   help="longest wait for the next message (default 5)")
-    p.add_argument("--json", action="store_true",
-                   help="one JSON object per message: body, properties, headers, delivery info")
-    add_url_options(p)
-    p.set_defaults(func=consume)
-
-    p = sub.add_parser("purge", parents=[common], help="delete every message in a queue",
-                       description="Delete every ready message of QUEUE and print how many "
-                                   "were removed. The queue must exist.")
-    p.add_argument("url", metavar="URL")
-    p.add_argument("queue", metavar="QUEUE")
-    add_url_options(p)
-    p.set_defaults(func=purge)
-
-    p = sub.add_parser(
-        "queues", parents=[common], help="list queues (where the transport can)",
-        description="List the queues of the broker with their message counts and bindings. "
-                    "Redis: read from kombu's binding tables, so a queue is listed once a "
-                    "kombu client has bound it. AMQP 0-9-1 has no command to list queues: use "
-                    "the RabbitMQ management API or 'rabbitmqctl list_queues' (exit 9). "
-                    "In-process transports (memory) have nothing to list from another process.")
-    p.add_argument("url", metavar="URL")
-    p.add_argument("--pattern", default="*", help="only queues whose name matches this glob")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    add_url_options(p)
-    p.set_defaults(func=queues)
 
 
 # -- publish ------------------------------------------------------------------

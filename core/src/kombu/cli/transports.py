@@ -8,22 +8,7 @@ from typing import Any
 
 from kombu.cli.errors import one_line
 
-__all__ = ["add_parser", "collect", "run"]
-
-
-def add_parser(sub: Any) -> None:
-    parser = sub.add_parser(
-        "transports", help="list the installed transports and whether they load",
-        description="List every transport this environment can use: registered by plugins "
-                    "(the kombu.transports entry-point group) or by kombu.transport."
-                    "TRANSPORT_ALIASES. For each: its name, aliases, URL schemes, the "
-                    "distribution and version that provide it, the transport API it targets "
-                    "and whether its class loads. A plugin that fails is listed with its "
-                    "error, and the exit status is then 1.")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--no-load", dest="load", action="store_false",
-                        help="do not import the transport classes (no broker client is imported)")
-    parser.set_defaults(func=run)
+__all__ = ["collect", "run"]
 
 
 def _error(exc: BaseException) -> str:
