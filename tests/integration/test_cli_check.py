@@ -82,6 +82,17 @@ def test_refused(scheme: str) -> None:
                     f"127.0.0.1:{port}")
 
 
+def test_failure_as_json() -> None:
+    port = free_port()
+    proc = kombu("check", "--json", f"amqp://u:{PASSWORD}@127.0.0.1:{port}//", secret=PASSWORD)
+    assert proc.returncode == 4
+    report = json.loads(proc.stdout)
+    assert report["ok"] is False and report["exit_code"] == 4
+    assert report["category"] == "connection refused"
+    assert report["url"] == f"amqp://u:**@127.0.0.1:{port}//"
+    assert proc.stderr.startswith("kombu check: error: connection refused")
+
+
 @pytest.fixture
 def silent() -> Iterator[FaultProxy]:
     """A port that accepts connections and never answers (a blackholed proxy)."""

@@ -39,6 +39,16 @@ def _command(path: str) -> Callable[[argparse.Namespace], int]:
     return func
 
 
+def _json_failure(url: str, code: int, category: str, reason: str) -> None:
+    """``check --json``: the failure as a JSON object on standard output too."""
+    import json
+
+    from kombu.cli.common import display_url
+
+    print(json.dumps({"ok": False, "url": display_url(url), "exit_code": code,
+                      "category": category, "error": reason}, sort_keys=True))
+
+
 def _where(url: str | None) -> str:
     """``host:port`` of ``url`` for error messages, or '' when it has none."""
     from kombu.utils.url import url_to_parts
@@ -97,4 +107,6 @@ def _run(argv: list[str]) -> int:
         if category and where and where not in reason:
             reason = f"{where}: {reason}"
         print(f"{PROG} {args.command}: error: {prefix}{reason}", file=sys.stderr)
+        if args.command == "check" and getattr(args, "json", False):
+            _json_failure(args.url, code, category, reason)
         return code
