@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pluggy
+import pytest
 from helpers import run, run_python
 from helpers.cli import KOMBU, kombu
 
@@ -135,3 +136,31 @@ def test_bad_arguments_exit_2_with_usage() -> None:
     assert "usage: kombu consume" in proc.stderr and "Traceback" not in proc.stderr
     proc = kombu("nosuchcommand")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_the_console_script(tmp_path: Path) -> None:
+    """kombu-core's wheel declares the script; pip installs a working ``kombu``."""
+    import zipfile
+
+    wheels = tmp_path / "wheels"
+    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "-w", str(wheels), str(ROOT / "core"), str(ROOT / "plugins" / "kombu-memory")],
+        timeout=100)
+    (core,) = wheels.glob("kombu_core-*.whl")
+    with zipfile.ZipFile(core) as whl:
+        name = next(n for n in whl.namelist() if n.endswith(".dist-info/entry_points.txt"))
+        assert "[console_scripts]\nkombu = kombu.cli:main" in whl.read(name).decode()
+    env = tmp_path / "env"
+    run([sys.executable, "-m", "venv", "--without-pip", str(env)], timeout=60)
+    python = env / "bin" / "python"
+    site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]
+                    ).stdout.strip())
+    shutil.copytree(PLUGGY_PACKAGE, site / "pluggy")
+    run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
+         "--no-index", *map(str, wheels.glob("*.whl"))], timeout=100)
+    proc = run([str(env / "bin" / "kombu"), "transports", "--json"], cwd=str(tmp_path))
+    rows = _rows(proc.stdout)
+    assert set(rows) == {"memory"} and rows["memory"]["loads"] is True
+    check = run([str(python), "-m", "kombu", "check", "memory://"], cwd=str(tmp_path))
+    assert check.stdout.splitlines()[-1] == "ok"

@@ -72,14 +72,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if secrets:
         sys.stdout = MaskedStream(out, secrets)
         sys.stderr = MaskedStream(err, secrets)
+    import warnings
+
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning
     try:
         return _run(args_list)
     finally:
+        warnings.formatwarning = formatwarning
         try:
             sys.stdout.flush()
         except (BrokenPipeError, ValueError):
             pass
         sys.stdout, sys.stderr = out, err
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, line: str | None = None) -> str:
+    return f"{PROG}: warning: {one_line(str(message))}\n"
 
 
 def _run(argv: list[str]) -> int:
