@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import socket
 import struct
 import sys
@@ -25,7 +26,7 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     """The nearest-rank percentile of already sorted values (``fraction`` in 0..1)."""
     if not sorted_values:
         return float("nan")
-    rank = max(1, min(len(sorted_values), int(round(fraction * len(sorted_values) + 0.5))))
+    rank = max(1, min(len(sorted_values), math.ceil(fraction * len(sorted_values))))
     return sorted_values[rank - 1]
 
 
