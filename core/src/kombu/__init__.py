@@ -40,10 +40,12 @@ _EXPORTS = {
     "disable_insecure_serializers": "kombu.serialization",
     "hookimpl": "kombu.hookspecs",
     "register_transport": "kombu.transport",
+    "register_plugin": "kombu.observability",
+    "unregister_plugin": "kombu.observability",
 }
 _SUBMODULES = frozenset({
     "abstract", "common", "compression", "connection", "entity", "exceptions",
-    "hookspecs", "log", "message", "messaging", "pools", "resource",
+    "hookspecs", "log", "message", "messaging", "observability", "pools", "resource",
     "serialization", "simple", "testing", "transport", "utils",
 })
 
@@ -66,7 +68,9 @@ __all__ = (
     "hookimpl",
     "parse_url",
     "producers",
+    "register_plugin",
     "register_transport",
+    "unregister_plugin",
     "uuid",
     "version_info_t",
 )

@@ -11,6 +11,8 @@ from kombu.hookspecs import hookimpl as hookimpl
 from kombu.message import Message as Message
 from kombu.messaging import Consumer as Consumer
 from kombu.messaging import Producer as Producer
+from kombu.observability import register_plugin as register_plugin
+from kombu.observability import unregister_plugin as unregister_plugin
 from kombu.pools import connections as connections
 from kombu.pools import producers as producers
 from kombu.serialization import disable_insecure_serializers as disable_insecure_serializers

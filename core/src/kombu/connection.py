@@ -33,6 +33,7 @@ from time import monotonic, sleep
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import quote
 
+from kombu import observability
 from kombu.exceptions import AccessRefused, OperationalError
 from kombu.log import get_logger
 from kombu.transport import get_transport_cls
@@ -455,7 +456,7 @@ class Connection:
                     if errback is not None:
                         errback(exc, wait)
                     self._debug("connection error: %r; next attempt in %.2fs", exc, wait)
-                    self.maybe_switch_next()
+                    observability.maybe_switch_next(self, exc)
                     if wait:
                         _sleep_with_callback(wait, callback)
                     if round_done:
@@ -480,6 +481,7 @@ class Connection:
         self.declared_entities.clear()
         self._default_channel = None
         if self._connection is not None:
+            observability.connection_lost(self, None)
             self._collect_connection()
         connection = self._establish_connection()
         self._closed = False
@@ -505,6 +507,7 @@ class Connection:
         self._debug("establishing connection...")
         conn = self._connection = self.transport.establish_connection()
         self._debug("connection established: %r", self)
+        observability.connection_established(self)
         return conn
 
     @contextmanager
@@ -567,13 +570,14 @@ class Connection:
                         if _spent(retries, max_retries, deadline):
                             raise
                         self._debug("ensure connection error: %r", exc)
+                        observability.connection_lost(self, exc)
                         self.collect()
                         if errback is not None:
                             errback(exc, 0)
                         # The host that dropped us is suspect: start with the
                         # next one, and give every host a try per retry left
                         # (kombu #2330: kombu kept retrying the dead host).
-                        self.maybe_switch_next()
+                        observability.maybe_switch_next(self, exc)
                         hosts = max(len(self.alt), 1)
                         remaining = (None if max_retries is None
                                      else (max(max_retries - retries - 1, 0) + 1) * hosts - 1)

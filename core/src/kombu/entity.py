@@ -6,6 +6,7 @@ import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, ClassVar
 
+from kombu import observability
 from kombu.abstract import AttrSpec, MaybeChannelBound, Object
 from kombu.exceptions import ContentDisallowed
 from kombu.serialization import prepare_accept_content
@@ -461,6 +462,8 @@ class Queue(MaybeChannelBound):
             if message.errors:
                 message._reraise_error()
             message.accept = prepare_accept_content(accept)
+            if observability.active.deliver:
+                observability.fetched(None, message, self.name)
         return message
 
     def purge(self, nowait: bool = False) -> int:

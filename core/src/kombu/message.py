@@ -6,8 +6,10 @@ import sys
 from collections.abc import Collection
 from typing import Any, Callable
 
+from kombu import observability
 from kombu.compression import decompress
 from kombu.exceptions import MessageStateError, reraise
+from kombu.observability import active as _observed
 from kombu.serialization import loads
 from kombu.utils.functional import dictfilter
 
@@ -134,6 +136,8 @@ class Message:
             raise self._already_acknowledged()
         channel.basic_ack(self.delivery_tag, multiple=multiple)
         self._state = "ACK"
+        if _observed.ack:
+            observability.acked(self, multiple)
 
     def _delivered_without_ack(self, channel: Any) -> bool:
         if self._no_ack:
@@ -174,6 +178,8 @@ class Message:
             return
         channel.basic_reject(self.delivery_tag, requeue=requeue)
         self._state = "REJECTED"
+        if _observed.reject:
+            observability.rejected(self, requeue)
 
     def requeue(self) -> None:
         """Reject the message and put it back in its queue for redelivery.
@@ -187,6 +193,8 @@ class Message:
             return
         channel.basic_reject(self.delivery_tag, requeue=True)
         self._state = "REQUEUED"
+        if _observed.reject:
+            observability.rejected(self, True)
 
     def decode(self) -> Any:
         """Deserialize the body (once: the result is cached).

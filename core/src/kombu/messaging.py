@@ -6,12 +6,14 @@ from collections.abc import Iterable, Sequence
 from itertools import count
 from typing import TYPE_CHECKING, Any, Callable
 
+from kombu import observability
 from kombu.common import ALREADY_DECLARED, _declare_once, _maybe_declare, maybe_declare
 from kombu.compression import compress
 from kombu.connection import PooledConnection, is_connection, maybe_channel  # noqa: F401
 from kombu.entity import Exchange, Queue, maybe_delivery_mode
 from kombu.exceptions import ContentDisallowed, NotBoundError
 from kombu.message import Message
+from kombu.observability import active as _observed
 from kombu.serialization import dumps, prepare_accept_content
 from kombu.utils.functional import ChannelPromise, maybe_list
 
@@ -168,18 +170,21 @@ class Producer:
         elif headers is None:
             headers = {}  # as kombu 5.x: an empty table on the wire, not none
 
+        publish = self._publish
         if retry:
             connection = self.connection
             if connection is None:
                 raise ValueError("publish(retry=True) needs a connection: the producer's "
                                  "channel is not attached to one")
-            publish = connection.ensure(self, self._publish, **(retry_policy or {}))
-            return publish(body, priority, content_type, content_encoding, headers,
-                           properties, routing_key, mandatory, immediate, exchange_name,
-                           declare, timeout, confirm_timeout)
-        return self._publish(body, priority, content_type, content_encoding, headers,
-                             properties, routing_key, mandatory, immediate, exchange_name,
-                             declare, timeout, confirm_timeout)
+            publish = connection.ensure(self, publish, **(retry_policy or {}))
+        if _observed.publish:
+            return observability.publish(self, publish, body, priority, content_type,
+                                         content_encoding, headers, properties, routing_key,
+                                         mandatory, immediate, exchange_name, declare,
+                                         timeout, confirm_timeout)
+        return publish(body, priority, content_type, content_encoding, headers,
+                       properties, routing_key, mandatory, immediate, exchange_name,
+                       declare, timeout, confirm_timeout)
 
     def _publish(self, body: Any, priority: int, content_type: str | None,
                  content_encoding: str | None, headers: dict[str, Any] | None,
@@ -424,6 +429,7 @@ class Consumer:
         for qname, tag in list(tags.items()):
             cancel(tag)
             del tags[qname]
+            observability.consumer_cancelled(self, qname, tag)
 
     close = cancel
 
@@ -436,6 +442,7 @@ class Consumer:
             pass
         else:
             self.channel.basic_cancel(tag)
+            observability.consumer_cancelled(self, qname, tag)
         finally:
             self._queues.pop(qname, None)
 
@@ -489,6 +496,7 @@ class Consumer:
             if no_ack:
                 self._no_ack_tags.add(tag)
             queue.consume(tag, self._receive_callback, no_ack=no_ack, nowait=nowait)
+            observability.consumer_started(self, queue.name, tag, bool(no_ack))
         return tag
 
     def _add_tag(self, queue: Queue, consumer_tag: str | None = None) -> str:
@@ -498,6 +506,12 @@ class Consumer:
 
     def _receive_callback(self, message: Any) -> Any:
         """Called by the channel with each delivered message."""
+        if _observed.deliver:
+            return observability.deliver(self, message, self._receive_message)
+        return self._receive_message(message)
+
+    def _receive_message(self, message: Any) -> Any:
+        """Decode ``message`` and pass it to the callbacks (or ``on_message``)."""
         on_m = self.on_message
         try:
             if not isinstance(message, Message):

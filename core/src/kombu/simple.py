@@ -8,7 +8,7 @@ from queue import Empty
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from kombu import entity, messaging
+from kombu import entity, messaging, observability
 from kombu.connection import maybe_channel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -114,6 +114,8 @@ class SimpleBase:
             if message.errors:
                 message._reraise_error()
             message.accept = self.consumer.accept
+            if observability.active.deliver:
+                observability.fetched(self.consumer, message, self.queue.name)
         return message
 
     def put(self, message: Any, serializer: str | None = None,
