@@ -356,8 +356,7 @@ def deliver(consumer: Any, message: Any, receive: Callable[[Any], Any]) -> Any:
                 message = to_python(message)
             except Exception:  # noqa: BLE001 - the consumer reports it as it always does
                 return receive(message)
-    tag = (message.delivery_info or {}).get("consumer_tag")
-    queue = next((name for name, ctag in consumer._active_tags.items() if ctag == tag), None)
+    queue = _queue_of(consumer, message)
     if _calls["kombu_message_delivered"]:
         _emit("kombu_message_delivered", _delivery(consumer, message, queue))
     try:
@@ -371,6 +370,20 @@ def deliver(consumer: Any, message: Any, receive: Callable[[Any], Any]) -> Any:
         _emit("kombu_message_handled", {"consumer": consumer, "message": message,
                                         "queue": queue, "exc": None})
     return result
+
+
+def _queue_of(consumer: Any, message: Any) -> str | None:
+    """The name of the queue ``consumer`` received ``message`` from, if it can be told."""
+    tag = (message.delivery_info or {}).get("consumer_tag")
+    tags = consumer._active_tags
+    if tag is not None:
+        for name, ctag in tags.items():
+            if ctag == tag:
+                return str(name)
+    source = getattr(message, "_source_queue", None)  # set by virtual transports
+    if source is not None:
+        return str(source)
+    return str(next(iter(tags))) if len(tags) == 1 else None
 
 
 def fetched(consumer: Any, message: Any, queue: str) -> None:
