@@ -20,7 +20,7 @@ import os
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 
 import kombu
 
@@ -38,7 +38,7 @@ class SpanContext:
         return f"00-{self.trace_id}-{self.span_id}-01"
 
     @classmethod
-    def from_traceparent(cls, value: Any) -> Optional[SpanContext]:
+    def from_traceparent(cls, value: Any) -> SpanContext | None:
         if isinstance(value, bytes):
             value = value.decode("ascii", "replace")
         parts = value.split("-") if isinstance(value, str) else []
@@ -52,13 +52,13 @@ class Span:
     name: str
     kind: str  # "PRODUCER" or "CONSUMER"
     context: SpanContext
-    parent: Optional[SpanContext]
+    parent: SpanContext | None
     attributes: dict[str, Any] = field(default_factory=dict)
     status: str = "UNSET"  # "OK" or "ERROR" once ended
-    error: Optional[str] = None
+    error: str | None = None
     ended: bool = False
 
-    def end(self, exc: Optional[BaseException] = None) -> None:
+    def end(self, exc: BaseException | None = None) -> None:
         self.status, self.error = ("ERROR", repr(exc)) if exc is not None else ("OK", None)
         self.ended = True
 
@@ -66,12 +66,12 @@ class Span:
 class Tracer(Protocol):
     """The three calls the observer needs (OpenTelemetry's tracer and propagator have them)."""
 
-    def start_span(self, name: str, kind: str, parent: Optional[SpanContext],
+    def start_span(self, name: str, kind: str, parent: SpanContext | None,
                    attributes: dict[str, Any]) -> Span: ...
 
     def inject(self, context: SpanContext, carrier: Any) -> None: ...
 
-    def extract(self, carrier: Any) -> Optional[SpanContext]: ...
+    def extract(self, carrier: Any) -> SpanContext | None: ...
 
 
 class MemoryTracer:
@@ -81,7 +81,7 @@ class MemoryTracer:
         self.spans: list[Span] = []
         self._lock = threading.Lock()
 
-    def start_span(self, name: str, kind: str, parent: Optional[SpanContext],
+    def start_span(self, name: str, kind: str, parent: SpanContext | None,
                    attributes: dict[str, Any]) -> Span:
         trace_id = parent.trace_id if parent is not None else os.urandom(16).hex()
         span = Span(name, kind, SpanContext(trace_id, os.urandom(8).hex()), parent,
@@ -93,12 +93,12 @@ class MemoryTracer:
     def inject(self, context: SpanContext, carrier: Any) -> None:
         carrier[TRACEPARENT] = context.to_traceparent()
 
-    def extract(self, carrier: Any) -> Optional[SpanContext]:
+    def extract(self, carrier: Any) -> SpanContext | None:
         return SpanContext.from_traceparent(carrier.get(TRACEPARENT))
 
 
 #: The span context that new spans hang under (set while a consumer callback runs).
-current: contextvars.ContextVar[Optional[SpanContext]] = contextvars.ContextVar(
+current: contextvars.ContextVar[SpanContext | None] = contextvars.ContextVar(
     "current_span_context", default=None)
 
 
@@ -130,13 +130,13 @@ class TracingObserver:
         self._publishing().append(span)
 
     @kombu.hookimpl
-    def kombu_after_publish(self, exc: Optional[BaseException]) -> None:
+    def kombu_after_publish(self, exc: BaseException | None) -> None:
         stack = self._publishing()
         if stack:
             stack.pop().end(exc)
 
     @kombu.hookimpl
-    def kombu_message_delivered(self, message: Any, queue: Optional[str], exchange: str,
+    def kombu_message_delivered(self, message: Any, queue: str | None, exchange: str,
                                 routing_key: str, headers: Any, redelivered: bool) -> None:
         span = self.tracer.start_span(
             f"{queue} process", "CONSUMER", self.tracer.extract(headers), {
@@ -151,7 +151,7 @@ class TracingObserver:
         message.__dict__["_trace"] = (span, current.set(span.context))
 
     @kombu.hookimpl
-    def kombu_message_handled(self, message: Any, exc: Optional[BaseException]) -> None:
+    def kombu_message_handled(self, message: Any, exc: BaseException | None) -> None:
         trace = message.__dict__.pop("_trace", None)
         if trace is not None:
             span, token = trace

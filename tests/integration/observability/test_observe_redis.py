@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from helpers import require
 from helpers.faultproxy import FaultProxy
-from helpers.observers import CYCLE_COUNTS, message_cycle, publish_numbered, consume_numbered, recording
+from helpers.observers import CYCLE_COUNTS, consume_numbered, message_cycle, publish_numbered, recording
 from helpers.sockets import free_port
 from kombu import Connection, Exchange, Queue
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from helpers import require, run
+from helpers import run
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "otel_tracing.py"
 
