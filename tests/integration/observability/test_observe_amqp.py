@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import require
+from helpers import require, wait_until
 from helpers.faultproxy import FaultProxy
 from helpers.observers import CYCLE_COUNTS, consume_numbered, message_cycle, publish_numbered, recording
 from helpers.sockets import free_port
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.rabbitmq
 
 LIVE = "amqp://guest:**@127.0.0.1:5672//"
 LIVE_WITH_PASSWORD = "amqp://guest:guest@127.0.0.1:5672//"
+#: (n, requeued before) per delivery; the redelivery of 1 may come before or after 2.
 EXPECTED_SEEN = [(0, False), (1, False), (1, True), (2, False)]
 
 
@@ -41,6 +42,23 @@ def entities() -> Iterator[tuple[Exchange, Queue]]:
         channel.close()
 
 
+def _wait_until_queued(queue: Queue, count: int) -> None:
+    """Wait (bounded) until the broker holds ``count`` messages in ``queue``.
+
+    Through the ``amqp`` library, so that the observers see no extra connection.
+    """
+    import amqp
+
+    conn = amqp.Connection("127.0.0.1:5672", connect_timeout=5)
+    conn.connect()
+    try:
+        channel = conn.channel()
+        wait_until(lambda: channel.queue_declare(queue.name, passive=True)[1] == count,
+                   timeout=10, message=f"{count} message(s) in {queue.name}")
+    finally:
+        conn.close()
+
+
 def test_failover_from_a_closed_port_then_a_full_cycle(entities: Any) -> None:
     exchange, queue = entities
     dead = free_port()
@@ -53,7 +71,7 @@ def test_failover_from_a_closed_port_then_a_full_cycle(entities: Any) -> None:
         errors = conn.recoverable_connection_errors
     finally:
         conn.close()
-    assert seen == EXPECTED_SEEN
+    assert sorted(seen) == EXPECTED_SEEN
     assert events.counts() == {**CYCLE_COUNTS, "kombu_connection_established": 1,
                                "kombu_connection_failover": 1}
     (failover,) = events.of("kombu_connection_failover")
@@ -64,7 +82,8 @@ def test_failover_from_a_closed_port_then_a_full_cycle(entities: Any) -> None:
     delivered = events.of("kombu_message_delivered")
     assert {e["queue"] for e in delivered} == {queue.name}
     assert {e["exchange"] for e in delivered} == {exchange.name}
-    assert [e["redelivered"] for e in delivered] == [False, False, True, False]
+    redelivered = [e["redelivered"] for e in delivered]
+    assert redelivered[seen.index((1, True))] is True and redelivered.count(True) == 1
     assert all("guest:guest" not in repr(e) for _, e in events.events if "url" in repr(e))
 
 
@@ -77,13 +96,14 @@ def test_a_cut_connection_fails_over_and_the_retried_publish_counts_once(
         try:
             with recording() as events:
                 publish_numbered(conn, exchange, queue, range(1))
+                _wait_until_queued(queue, 1)  # not lost in flight by the cut
                 proxy.refuse()
                 proxy.cut_all()
                 publish_numbered(conn, exchange, queue, range(1, 3))
                 seen = consume_numbered(conn, queue)
         finally:
             conn.close()
-    assert seen == EXPECTED_SEEN
+    assert sorted(seen) == EXPECTED_SEEN
     assert events.counts() == {**CYCLE_COUNTS, "kombu_connection_established": 2,
                                "kombu_connection_lost": 1, "kombu_connection_failover": 1}
     masked = proxied.replace("guest:guest", "guest:**")

@@ -21,6 +21,7 @@ from kombu import Connection, Exchange, Queue
 pytestmark = pytest.mark.redis
 
 LIVE = "redis://127.0.0.1:6379/15"
+#: (n, requeued before) per delivery; the redelivery of 1 may come before or after 2.
 EXPECTED_SEEN = [(0, False), (1, False), (1, True), (2, False)]
 
 
@@ -61,7 +62,7 @@ def test_failover_from_a_closed_port_then_a_full_cycle(prefix: str, entities: An
         errors = conn.recoverable_connection_errors
     finally:
         conn.close()
-    assert seen == EXPECTED_SEEN
+    assert sorted(seen) == EXPECTED_SEEN
     assert events.counts() == {**CYCLE_COUNTS, "kombu_connection_established": 1,
                                "kombu_connection_failover": 1}
     (failover,) = events.of("kombu_connection_failover")
@@ -70,7 +71,8 @@ def test_failover_from_a_closed_port_then_a_full_cycle(prefix: str, entities: An
     assert isinstance(failover["reason"], errors)
     assert [e["url"] for e in events.of("kombu_connection_established")] == [LIVE]
     assert {e["queue"] for e in events.of("kombu_message_delivered")} == {queue.name}
-    assert [e["redelivered"] for e in events.of("kombu_message_delivered")][2] is True
+    redelivered = [e["redelivered"] for e in events.of("kombu_message_delivered")]
+    assert redelivered[seen.index((1, True))] is True and redelivered.count(True) == 1
 
 
 def test_a_cut_connection_fails_over_and_the_retried_publish_counts_once(
@@ -88,7 +90,7 @@ def test_a_cut_connection_fails_over_and_the_retried_publish_counts_once(
                 seen = consume_numbered(conn, queue)
         finally:
             conn.close()
-    assert seen == EXPECTED_SEEN
+    assert sorted(seen) == EXPECTED_SEEN
     assert events.counts() == {**CYCLE_COUNTS, "kombu_connection_established": 2,
                                "kombu_connection_lost": 1, "kombu_connection_failover": 1}
     (lost,) = events.of("kombu_connection_lost")
