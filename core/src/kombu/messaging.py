@@ -504,14 +504,14 @@ class Consumer:
         self._active_tags[queue.name] = tag
         return tag
 
-    def _receive_callback(self, message: Any) -> Any:
-        """Called by the channel with each delivered message."""
-        if _observed.deliver:
-            return observability.deliver(self, message, self._receive_message)
-        return self._receive_message(message)
+    def _receive_callback(self, message: Any, observe: bool = True) -> Any:
+        """Called by the channel with each delivered message.
 
-    def _receive_message(self, message: Any) -> Any:
-        """Decode ``message`` and pass it to the callbacks (or ``on_message``)."""
+        With observers, :func:`kombu.observability.deliver` reports the
+        delivery and calls this again with ``observe=False``.
+        """
+        if observe and _observed.deliver:
+            return observability.deliver(self, message)
         on_m = self.on_message
         try:
             if not isinstance(message, Message):

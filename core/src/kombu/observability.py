@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kombu.log import get_logger
@@ -343,8 +344,10 @@ def publish(producer: Any, send: Callable[..., Any], body: Any, priority: int,
     return result
 
 
-def deliver(consumer: Any, message: Any, receive: Callable[[Any], Any]) -> Any:
-    """Hand ``message`` to ``receive`` (the consumer's own handling), with the delivery hooks."""
+def deliver(consumer: Any, message: Any) -> Any:
+    """Let ``consumer`` handle ``message`` (``_receive_callback(message, observe=False)``),
+    with the delivery hooks around it."""
+    receive = partial(consumer._receive_callback, observe=False)
     if not _ready("deliver"):
         return receive(message)
     from kombu.message import Message
