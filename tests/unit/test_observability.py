@@ -271,3 +271,23 @@ def test_import_kombu_loads_no_observer_machinery() -> None:
     assert run_python(code).stdout.strip() == "[]"
     assert "register_plugin" in kombu.__all__ and "unregister_plugin" in kombu.__all__
     assert sys.modules["kombu.observability"] is observability
+
+
+def test_consumers_report_each_queue_started_and_cancelled(unique) -> None:  # type: ignore[no-untyped-def]
+    first, second = Queue(unique("q")), Queue(unique("q"))
+    with Connection("memory://") as conn, recording() as events:
+        Producer(conn).publish("x", routing_key=first.name, declare=[first, second])
+        consumer = Consumer(conn, [first, second], no_ack=True,
+                            callbacks=[lambda body, message: message.ack()])
+        consumer.consume()
+        conn.drain_events(timeout=2)
+        consumer.cancel_by_queue(first.name)
+        consumer.cancel()
+    started = events.of("kombu_consumer_started")
+    assert [(e["queue"], e["no_ack"]) for e in started] == [(first.name, True),
+                                                             (second.name, True)]
+    assert [(e["queue"], e["consumer_tag"]) for e in events.of("kombu_consumer_cancelled")] \
+        == [(e["queue"], e["consumer_tag"]) for e in started]
+    # A no-ack delivery has nothing to acknowledge: ack() does nothing and reports nothing.
+    assert events.count("kombu_message_delivered") == 1
+    assert events.count("kombu_message_acked") == 0

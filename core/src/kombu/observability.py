@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping
-from functools import partial
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from kombu.log import get_logger
@@ -99,8 +99,8 @@ class _Active:
 #: The flags the hot paths test (``if active.publish: ...``).
 active = _Active()
 
-# (function, argument names, plugin name) per hook, rebuilt on every change.
-_Impl = tuple[Callable[..., Any], tuple[str, ...], str]
+# (call taking the event's mapping, plugin name) per hook, rebuilt on every change.
+_Impl = tuple[Callable[[Mapping[str, Any]], Any], str]
 _calls: dict[str, tuple[_Impl, ...]] = dict.fromkeys(EVENT_HOOKS, ())
 _errors: dict[tuple[str, str], int] = {}
 _failures: list[dict[str, Any]] = []
@@ -195,7 +195,7 @@ def _refresh(pm: pluggy.PluginManager) -> None:
         # pluggy calls the last registered first; do the same.  Wrappers
         # have nothing to wrap here, so they are left out.
         table[hook] = tuple(
-            (impl.function, tuple(impl.argnames), impl.plugin_name)
+            (_caller(impl.function, tuple(impl.argnames)), impl.plugin_name)
             for impl in reversed(impls) if not (impl.hookwrapper or impl.wrapper))
     _calls.update(table)
     for flag in _Active.__slots__:
@@ -249,11 +249,27 @@ def errors() -> dict[tuple[str, str], int]:
 
 
 # -- dispatch --------------------------------------------------------------------
-def _emit(hook: str, kwargs: Mapping[str, Any]) -> None:
+def _caller(function: Callable[..., Any], argnames: tuple[str, ...]
+            ) -> Callable[[Mapping[str, Any]], Any]:
+    """A call of ``function`` with the arguments it names, taken from an event's mapping.
+
+    pluggy's ``argnames`` are the function's positional parameters in
+    order, so they are passed positionally (cheaper than keywords).
+    """
+    if not argnames:
+        return lambda event: function()
+    if len(argnames) == 1:
+        key = argnames[0]
+        return lambda event: function(event[key])
+    getter = itemgetter(*argnames)
+    return lambda event: function(*getter(event))
+
+
+def _emit(hook: str, event: Mapping[str, Any]) -> None:
     """Call every implementation of ``hook``; one that raises is logged, not raised."""
-    for function, argnames, plugin in _calls[hook]:
+    for call, plugin in _calls[hook]:
         try:
-            function(**{name: kwargs[name] for name in argnames})
+            call(event)
         except Exception:
             key = (plugin, hook)
             seen = _errors.get(key, 0)
@@ -319,16 +335,18 @@ def publish(producer: Any, send: Callable[..., Any], body: Any, priority: int,
     if not _ready("publish"):
         return send(body, priority, content_type, content_encoding, headers, properties,
                     routing_key, *rest)
-    headers = dict(headers or {})  # hooks may add to it; the caller's dict stays as it was
-    try:
-        connection = producer.connection
-    except Exception:  # noqa: BLE001 - a report must never fail the publish
-        connection = None
+    headers = dict(headers) if headers else {}  # hooks may add to it; not the caller's dict
+    connection = producer.__connection__
+    if connection is None:
+        try:
+            connection = producer.connection
+        except Exception:  # noqa: BLE001 - a report must never fail the publish
+            connection = None
     event: dict[str, Any] = {
         "producer": producer, "connection": connection, "exchange": rest[2],
         "routing_key": routing_key, "headers": headers, "properties": properties,
         "body_size": len(body) if body is not None else 0, "content_type": content_type,
-        "priority": priority,
+        "priority": priority, "exc": None,
     }
     if _calls["kombu_before_publish"]:
         _emit("kombu_before_publish", event)
@@ -337,42 +355,55 @@ def publish(producer: Any, send: Callable[..., Any], body: Any, priority: int,
                       routing_key, *rest)
     except BaseException as exc:
         if _calls["kombu_after_publish"]:
-            _emit("kombu_after_publish", {**event, "exc": exc})
+            event["exc"] = exc
+            _emit("kombu_after_publish", event)
         raise
     if _calls["kombu_after_publish"]:
-        _emit("kombu_after_publish", {**event, "exc": None})
+        _emit("kombu_after_publish", event)
     return result
 
 
 def deliver(consumer: Any, message: Any) -> Any:
     """Let ``consumer`` handle ``message`` (``_receive_callback(message, observe=False)``),
     with the delivery hooks around it."""
-    receive = partial(consumer._receive_callback, observe=False)
-    if not _ready("deliver"):
-        return receive(message)
-    from kombu.message import Message
+    if _pm is None:
+        plugin_manager()
+    if not active.deliver:
+        return consumer._receive_callback(message, False)
+    if message.__class__ is not _message_class():
+        from kombu.message import Message
 
-    if not isinstance(message, Message):
         to_python = getattr(consumer.channel, "message_to_python", None)
-        if to_python is not None:
+        if to_python is not None and not isinstance(message, Message):
             try:
                 message = to_python(message)
             except Exception:  # noqa: BLE001 - the consumer reports it as it always does
-                return receive(message)
-    queue = _queue_of(consumer, message)
+                return consumer._receive_callback(message, False)
+    event = _delivery(consumer, message, _queue_of(consumer, message))
     if _calls["kombu_message_delivered"]:
-        _emit("kombu_message_delivered", _delivery(consumer, message, queue))
+        _emit("kombu_message_delivered", event)
     try:
-        result = receive(message)
+        result = consumer._receive_callback(message, False)
     except BaseException as exc:
         if _calls["kombu_message_handled"]:
-            _emit("kombu_message_handled", {"consumer": consumer, "message": message,
-                                            "queue": queue, "exc": exc})
+            event["exc"] = exc
+            _emit("kombu_message_handled", event)
         raise
     if _calls["kombu_message_handled"]:
-        _emit("kombu_message_handled", {"consumer": consumer, "message": message,
-                                        "queue": queue, "exc": None})
+        _emit("kombu_message_handled", event)
     return result
+
+
+_Message: list[type] = []
+
+
+def _message_class() -> type:
+    """:class:`kombu.message.Message` (imported on first use: it imports this module)."""
+    if not _Message:
+        from kombu.message import Message
+
+        _Message.append(Message)
+    return _Message[0]
 
 
 def _queue_of(consumer: Any, message: Any) -> str | None:
@@ -402,27 +433,32 @@ def fetched(consumer: Any, message: Any, queue: str) -> None:
 def _delivery(consumer: Any, message: Any, queue: str | None) -> dict[str, Any]:
     info = message.delivery_info or {}
     body = message.body
+    headers = message.headers
     return {
         "consumer": consumer, "message": message, "queue": queue,
         "exchange": info.get("exchange", ""), "routing_key": info.get("routing_key", ""),
-        "headers": message.headers if message.headers is not None else {},
+        "headers": headers if headers is not None else {},
         "delivery_tag": message.delivery_tag,
         "body_size": len(body) if body is not None else 0,
-        "redelivered": bool(info.get("redelivered", False)),
+        "redelivered": bool(info.get("redelivered", False)), "exc": None,
     }
 
 
 def acked(message: Any, multiple: bool) -> None:
     """Tell observers ``message`` was acknowledged."""
-    if _ready("ack") and _calls["kombu_message_acked"]:
+    if _pm is None:
+        plugin_manager()
+    if _calls["kombu_message_acked"]:
         _emit("kombu_message_acked", {"message": message, "delivery_tag": message.delivery_tag,
                                       "multiple": multiple})
 
 
 def rejected(message: Any, requeue: bool) -> None:
     """Tell observers ``message`` was rejected, or requeued when ``requeue``."""
+    if _pm is None:
+        plugin_manager()
     hook = "kombu_message_requeued" if requeue else "kombu_message_rejected"
-    if _ready("reject") and _calls[hook]:
+    if _calls[hook]:
         _emit(hook, {"message": message, "delivery_tag": message.delivery_tag})
 
 
