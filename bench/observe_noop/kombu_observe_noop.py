@@ -1,6 +1,6 @@
 """Implements every kombu observability event hook and does nothing.
 
-Installed only while benchmarking (``bench/README`` in ``DEVELOPERS.md``):
+Installed only while benchmarking (see "Benchmarks" in ``DEVELOPERS.md``):
 ``pip install ./bench/observe_noop``, then ``pip uninstall kombu-observe-noop``.
 """
 
