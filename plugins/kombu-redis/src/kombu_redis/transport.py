@@ -1013,8 +1013,13 @@ class Channel(virtual.Channel):
         queues = self._list_queues
         if buffer or not queues:
             return bool(buffer)
-        window = self.qos.can_consume_max_estimate() if self.ack_emulation else None
+        qos = self.qos
+        if not qos.can_consume():
+            return False
+        window = qos.can_consume_max_estimate() if self.ack_emulation else None
         limit = 1 if window is None else min(window, self.consume_batch_size)
+        if "can_consume" in vars(qos):
+            limit = 1  # replaced on the instance (Celery's worker_disable_prefetch): ask per message
         if limit <= 0:
             return False
         if self._tracking and not self._is_armed():
