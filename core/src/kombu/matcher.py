@@ -60,7 +60,7 @@ class MatcherRegistry:
         self._lookup(name)
         self._default_name = name
 
-    def _not_installed(self, name: str) -> MatcherNotInstalled:
+    def _not_installed(self, name: str) -> Exception:
         installed = ", ".join(sorted(self._matchers)) or "none"
         return self.MatcherNotInstalled(
             f"No matcher installed for {name} (installed: {installed}); register one "

@@ -14,6 +14,7 @@ from .common import ignore_errors
 from .connection import Connection
 from .log import get_logger
 from .messaging import Consumer, Producer
+from .messaging import Consumer as _Consumer
 from .utils.compat import nested
 from .utils.encoding import safe_repr
 from .utils.limits import TokenBucket
@@ -52,14 +53,14 @@ class ConsumerMixin:
     #: Set to true to make :meth:`run` and :meth:`consume` return.
     should_stop: bool = False
 
-    def get_consumers(self, Consumer: Callable[..., Consumer], channel: Any) -> list[Consumer]:
+    def get_consumers(self, Consumer: Callable[..., _Consumer], channel: Any) -> list[_Consumer]:
         """Return the consumers to start; ``Consumer`` is already bound to ``channel``."""
         raise NotImplementedError("Subclass responsibility")
 
     def on_connection_revived(self) -> None:
         """Called when a connection was established (again)."""
 
-    def on_consume_ready(self, connection: Connection, channel: Any, consumers: list[Consumer],
+    def on_consume_ready(self, connection: Connection, channel: Any, consumers: list[_Consumer],
                          **kwargs: Any) -> None:
         """Called when the consumers are consuming (with :meth:`consume`'s extra kwargs)."""
 
@@ -106,7 +107,7 @@ class ConsumerMixin:
 
     @contextmanager
     def consumer_context(self, **kwargs: Any) -> Iterator[tuple[Connection, Any,
-                                                                list[Consumer]]]:
+                                                                list[_Consumer]]]:
         """Connect, start the consumers and :meth:`extra_context`; yield the three."""
         with self.Consumer() as (connection, channel, consumers):
             with self.extra_context(connection, channel):
@@ -159,7 +160,7 @@ class ConsumerMixin:
             yield conn
 
     @contextmanager
-    def Consumer(self) -> Iterator[tuple[Connection, Any, list[Consumer]]]:
+    def Consumer(self) -> Iterator[tuple[Connection, Any, list[_Consumer]]]:
         """Connect and start :meth:`get_consumers`; yield ``(connection, channel, consumers)``."""
         with self.establish_connection() as conn:
             self.on_connection_revived()
@@ -174,7 +175,7 @@ class ConsumerMixin:
                 self.on_consume_end(conn, channel)
         logger.debug("Connection closed")
 
-    def _consume_from(self, *consumers: Consumer) -> AbstractContextManager[list[Any]]:
+    def _consume_from(self, *consumers: _Consumer) -> AbstractContextManager[list[Any]]:
         return nested(*consumers)
 
     @cached_property

@@ -27,6 +27,7 @@ from .exceptions import InconsistencyError
 from .log import get_logger
 from .matcher import match
 from .messaging import Consumer, Producer
+from .messaging import Consumer as _Consumer
 from .utils.functional import maybe_evaluate, reprcall
 from .utils.objects import cached_property
 from .utils.uuid import uuid
@@ -78,7 +79,7 @@ class Node:
         self.handlers = {} if handlers is None else handlers
 
     def Consumer(self, channel: Any = None, no_ack: bool = True, accept: Any = None,
-                 **options: Any) -> Consumer:
+                 **options: Any) -> _Consumer:
         """A consumer of this node's queue (not started)."""
         mailbox = self._mailbox
         queue = mailbox.get_queue(self.hostname or "")
@@ -113,7 +114,7 @@ class Node:
         """Log a command that could not be decoded (it is dropped)."""
         logger.error("Cannot decode message: %r", exc, exc_info=True)
 
-    def listen(self, channel: Any = None, callback: Callable[..., Any] | None = None) -> Consumer:
+    def listen(self, channel: Any = None, callback: Callable[..., Any] | None = None) -> _Consumer:
         """Start consuming commands; returns the consumer (cancel it to stop)."""
         consumer = self.Consumer(channel=channel,
                                  callbacks=[callback or self.handle_message],
@@ -136,7 +137,7 @@ class Node:
             reply = handle(method, arguments)
         except SystemExit:
             raise
-        except Exception as exc:  # noqa: BLE001  (the error is the reply)
+        except Exception as exc:
             logger.error("pidbox command error: %r", exc, exc_info=True)
             reply = {"error": repr(exc)}
         if reply_to:
@@ -213,7 +214,7 @@ class Mailbox:
     #: The exchange replies are sent to.
     reply_exchange: Exchange | None = None
     #: Content types (or serializer names) accepted in commands and replies.
-    accept: Any = ["json"]  # noqa: RUF012  (kombu's class attribute)
+    accept: Any = ["json"]
     #: Serializer of commands and replies (``None``: the producer's default).
     serializer: str | None = None
 

@@ -93,7 +93,7 @@ def _setup_ours(url: str, queue_type: str) -> None:
 def _topology(vhost: str) -> dict[str, Any]:
     def rows(*args: str) -> list[Any]:
         out = _ctl(*args, "-p", vhost, "--formatter", "json", "--quiet")
-        return sorted((json.dumps(row, sort_keys=True) for row in json.loads(out)))
+        return sorted(json.dumps(row, sort_keys=True) for row in json.loads(out))
 
     return {
         "queues": rows("list_queues", "name", "durable", "auto_delete", "arguments"),

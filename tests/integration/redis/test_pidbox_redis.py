@@ -35,9 +35,9 @@ def test_round_trip(namespace: str) -> None:
 
 
 def test_reply_queue_is_removed_after_collecting(namespace: str) -> None:
+    from helpers.pidbox import NodeThread
     from kombu import Connection
     from kombu.pidbox import Mailbox
-    from helpers.pidbox import NodeThread
 
     mailbox = Mailbox(namespace, type="fanout")
     client: Any = redis.Redis.from_url(URL)

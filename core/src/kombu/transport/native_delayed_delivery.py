@@ -45,7 +45,7 @@ CELERY_DELAYED_DELIVERY_EXCHANGE = "celery_delayed_delivery"
 QUEUE_TYPES = ("classic", "quorum")
 
 #: A delay prefix (28 ``0.``/``1.`` words) at the start of a routing key.
-_delay_prefix_re = re.compile(r"^(?:[01]\.){%d}" % MAX_NUMBER_OF_BITS_TO_USE)
+_delay_prefix_re = re.compile(rf"^(?:[01]\.){{{MAX_NUMBER_OF_BITS_TO_USE}}}")
 
 
 def level_name(level: int, prefix: str | None = None) -> str:
