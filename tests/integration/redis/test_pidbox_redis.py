@@ -26,6 +26,11 @@ def namespace() -> Iterator[str]:
     try:
         for key in client.scan_iter(match=f"*{name}*", count=1000):
             client.delete(key)
+        # expiring reply queues leave their exchange in the shared deadline index
+        deadlines = "_kombu.binding_deadlines"
+        for member in client.zrange(deadlines, 0, -1):
+            if name.encode() in member:
+                client.zrem(deadlines, member)
     finally:
         client.close()
 
