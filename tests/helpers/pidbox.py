@@ -42,6 +42,10 @@ class NodeThread:
                 self.node = bound.Node(self.hostname, state=self.state, handlers=self.handlers,
                                        channel=conn.channel())
                 consumer = self.node.listen()
+                try:  # a transport may subscribe to fanout exchanges on the first drain
+                    conn.drain_events(timeout=0.05)
+                except socket.timeout:
+                    pass
                 self.ready.set()
                 try:
                     while not self.stop.is_set():
@@ -98,6 +102,10 @@ with Connection(url) as conn:
               message.headers.get("clock"), flush=True)
         node.handle_message(body, message)
     consumer = node.listen(callback=on_message)
+    try:  # kombu's Redis transport subscribes to fanout exchanges on the first drain
+        conn.drain_events(timeout=0.2)
+    except socket.timeout:
+        pass
     print("READY", flush=True)
     deadline = time.monotonic() + float(seconds)
     while time.monotonic() < deadline and not state["stop"]:
