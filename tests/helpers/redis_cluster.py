@@ -120,6 +120,7 @@ class LocalCluster:
                 raise RuntimeError("redis-cli --cluster create failed: "
                                    + proc.stdout.decode()[-2000:] + proc.stderr.decode()[-2000:])
             self.wait_ok()
+            self.wait_synced()
         except BaseException:
             self.stop()
             raise
@@ -131,6 +132,7 @@ class LocalCluster:
             [server, "--port", str(port), "--bind", HOST, "--cluster-enabled", "yes",
              "--cluster-config-file", os.path.join(workdir, "nodes.conf"),
              "--cluster-node-timeout", str(NODE_TIMEOUT_MS), "--save", "", "--appendonly", "no",
+             "--repl-diskless-sync-delay", "0",
              "--dir", workdir, "--logfile", os.path.join(workdir, "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return ClusterNode(port, workdir, proc)
@@ -190,6 +192,22 @@ class LocalCluster:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"the cluster did not reach cluster_state:ok within {timeout}s")
+
+    def wait_synced(self, timeout: float = STATE_TIMEOUT) -> None:
+        """Wait until every replica finished its sync (it can take over then)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                replies = [_command(n.port, "INFO", "replication") for n in self.live]
+            except OSError:
+                replies = []
+            replicas = [r for r in replies if "role:slave" in r]
+            if replies and len(replicas) == len(self.live) - self.masters and all(
+                    "master_link_status:up" in r and "master_sync_in_progress:0" in r
+                    for r in replicas):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the replicas did not finish their sync within {timeout}s")
 
     def nodes_table(self, node: ClusterNode | None = None) -> list[list[str]]:
         """``CLUSTER NODES`` of ``node`` (any live one), one list of fields per node."""

@@ -80,8 +80,9 @@ class ClusterChannel(Channel):
     acks: ClusterAcks
     restorer: ClusterRestorer  # type: ignore[assignment]
 
-    #: Replicas each publish and each pop waits for (``WAIT``); 0: none
-    #: (Redis's asynchronous replication: a failover may lose the last writes).
+    #: Replicas each publish and each pop waits for (``WAIT``), at most as many
+    #: as the master has live; 0: none (Redis's asynchronous replication: a
+    #: failover may lose the last writes).
     replica_wait = 0
     #: Seconds a publish or pop waits for them.
     replica_wait_timeout = 1.0
@@ -201,7 +202,7 @@ class ClusterChannel(Channel):
         expires = self.expires
         if expires and queue in expires:
             commands += [("PEXPIRE", k, expires[queue]) for k in keys.queue_keys(queue)]
-        wait = int(self.replica_wait or 0)
+        wait = min(int(self.replica_wait or 0), self.link.replicas_of(key))
         if wait > 0:
             timeout_ms = int(self.replica_wait_timeout * 1000)
             synced = self.link.pipe_on(key, *commands, ("WAIT", wait, timeout_ms))[-1]

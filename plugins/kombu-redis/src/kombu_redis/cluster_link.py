@@ -82,6 +82,13 @@ class ClusterLink:
         node = self.cluster.nodes_manager.get_node_from_slot(slot_of(key))
         return node.host, int(node.port)
 
+    def replicas_of(self, key: Any) -> int:
+        """How many live replicas the master of ``key``'s slot has (slot map)."""
+        try:
+            return max(len(self.cluster.nodes_manager.slots_cache.get(slot_of(key)) or ()) - 1, 0)
+        except Exception:  # noqa: BLE001 - unknown: assume none
+            return 0
+
     def link_for(self, key: Any) -> Link:
         """The link to the master of ``key`` (any master for None)."""
         if key is None:

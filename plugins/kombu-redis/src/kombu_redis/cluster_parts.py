@@ -275,8 +275,11 @@ class ClusterFetcher(Fetcher):
         self.queue_of.known.add(queue)
         keys = [view.unacked, view.index, *self.keys.queue_keys(queue)]
         argv = [repr(time()), limit, 1, flag, "0", self.keys.rejected_suffix, queue, *acks]
+        replicas = 0
         if self.replica_wait:
-            replicas, timeout_ms = self.replica_wait
+            replicas = min(self.replica_wait[0], self.link.replicas_of(keys[2]))
+        if replicas:
+            timeout_ms = self.replica_wait[1]  # type: ignore[index]
             out, synced = self.link.script_then(POP, keys, argv, ("WAIT", replicas, timeout_ms))
             if out and int(synced) < replicas:
                 logger.debug("Popped from %r; %s of %d replica(s) confirmed in %d ms",
