@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from typing import Any, Callable
 
 import pytest
@@ -44,9 +43,9 @@ def test_rejects_a_single_redis_and_database_numbers(redis_cluster: LocalCluster
 
     node = redis_cluster.live[0]
     with pytest.raises(InvalidDatabase, match="database 0 only"):
-        Connection(f"rediscluster://127.0.0.1:{node.port}/3").default_channel
+        Connection(f"rediscluster://127.0.0.1:{node.port}/3").connect()
     with pytest.raises(NotACluster, match="not a cluster node"):
-        Connection("rediscluster://127.0.0.1:6379").default_channel
+        Connection("rediscluster://127.0.0.1:6379").connect()
 
 
 def test_direct_topic_fanout_over_twenty_queues(redis_cluster: LocalCluster,

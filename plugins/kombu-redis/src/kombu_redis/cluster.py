@@ -74,7 +74,7 @@ class ClusterPool:
 class ClusterChannel(Channel):
     """A channel over a Redis Cluster (see :mod:`kombu_redis.cluster`)."""
 
-    keys: ClusterKeySchema  # type: ignore[assignment]
+    keys: ClusterKeySchema
     link: ClusterLink  # type: ignore[assignment]
     fetcher: ClusterFetcher
     acks: ClusterAcks
@@ -119,13 +119,16 @@ class ClusterChannel(Channel):
 
         params = self._node_params()
         client = self.connection.client
+        assert client is not None
         seeds = []
         for url in [*client.alt] or [f"rediscluster://{client.hostname}:{client.port or ''}"]:
             parts = urlsplit(url)
             if parts.hostname:
-                seeds.append(ClusterNode(parts.hostname, parts.port or self.connection.default_port))
+                seeds.append(ClusterNode(  # type: ignore[no-untyped-call]
+                    parts.hostname, parts.port or self.connection.default_port))
         if not seeds:
-            seeds.append(ClusterNode(client.hostname or "127.0.0.1",
+            seeds.append(ClusterNode(  # type: ignore[no-untyped-call]
+                client.hostname or "127.0.0.1",
                                      client.port or self.connection.default_port))
         kwargs = {k: v for k, v in params.items() if k not in ("connection_class",)}
         if params["connection_class"] is self.connection_class_ssl:
@@ -155,7 +158,7 @@ class ClusterChannel(Channel):
         return params
 
     @cached_property
-    def client(self) -> Any:  # type: ignore[override]
+    def client(self) -> Any:
         """The transport's RedisCluster client (thread-safe)."""
         return self.pool.cluster
 
@@ -246,8 +249,9 @@ class ClusterTransport(Transport):
 
     Channel = ClusterChannel
     connection_errors = Transport.connection_errors + CLUSTER_ERRORS + (ReplicaTimeout,)
-    recoverable_connection_errors = (Transport.recoverable_connection_errors + CLUSTER_ERRORS
-                                     + (ReplicaTimeout,))
+    recoverable_connection_errors = (
+        Transport.recoverable_connection_errors + CLUSTER_ERRORS  # type: ignore[assignment]
+        + (ReplicaTimeout,))
 
     def _wait(self, channels: list[Any], timeout: float) -> None:
         """Block until a waiter of any channel (fanout or a master's) is readable."""

@@ -218,7 +218,7 @@ class ClusterFetcher(Fetcher):
     right after cannot give the messages out again.
     """
 
-    link: ClusterLink
+    link: ClusterLink  # type: ignore[assignment]
     keys: ClusterKeySchema
 
     def __init__(self, link: ClusterLink, keys: ClusterKeySchema, waiter: Waiter,
