@@ -50,7 +50,7 @@ import ssl as _ssl
 from collections.abc import Mapping
 from select import select
 from struct import Struct
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import amqp
 from amqp import exceptions as _amqp_exceptions
@@ -767,3 +767,13 @@ class SSLTransport(Transport):
         client: Any = self.client
         if not client.ssl:
             client.ssl = True
+
+
+if TYPE_CHECKING:  # pragma: no cover - mypy checks these; they never run
+    from kombu.transport.protocols import ChannelProtocol, TransportErrors
+
+    def _keeps_the_channel_contract(channel: Channel) -> ChannelProtocol:
+        return channel
+
+    def _declares_its_errors(transport: Transport) -> TransportErrors:
+        return transport
