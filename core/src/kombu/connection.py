@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from kombu.resource import ChannelPool, ConnectionPool
     from kombu.simple import SimpleBuffer, SimpleQueue
     from kombu.transport.base import Management, Transport
+    from kombu.transport.protocols import ChannelProtocol
 
 __all__ = ("BrokerConnection", "ChannelPool", "Connection", "ConnectionPool", "PooledConnection",
            "failover_strategies", "maybe_channel", "is_connection")
@@ -105,9 +106,9 @@ class Connection:
     transport_cls: Any = None
     cycle: Iterator[str] | None = None
     #: The pool this connection belongs to (set by the pool that made it).
-    _pool: Any = None
+    _pool: ConnectionPool | None = None
     _connection: Any = None
-    _default_channel: Any = None
+    _default_channel: ChannelProtocol | None = None
     _transport: Transport | None = None
     _closed: bool | None = None
     _logger = False
@@ -471,16 +472,16 @@ class Connection:
         revive = Revival()
         return self.ensure(revive, revive, **ensure_options)
 
-    def revive(self, new_channel: Any) -> None:
+    def revive(self, new_channel: ChannelProtocol | None) -> None:
         """Drop the default channel if ``new_channel`` replaces it."""
         if self._default_channel is not None and new_channel is not self._default_channel:
             self.maybe_close_channel(self._default_channel)
             self._default_channel = None
 
     # -- channels and events -------------------------------------------------
-    def channel(self) -> Any:
+    def channel(self) -> ChannelProtocol:
         """A new channel on this connection (connecting first if needed)."""
-        chan = self.transport.create_channel(self.connection)
+        chan: ChannelProtocol = self.transport.create_channel(self.connection)
         if _LOG_CHANNEL:  # pragma: no cover
             self._debug("channel created: %r", chan)
         return chan
@@ -496,7 +497,7 @@ class Connection:
     def get_heartbeat_interval(self) -> float:
         return self.transport.get_heartbeat_interval(self.connection)
 
-    def maybe_close_channel(self, channel: Any) -> None:
+    def maybe_close_channel(self, channel: ChannelProtocol) -> None:
         """Close ``channel``, ignoring connection and channel errors."""
         try:
             channel.close()
@@ -504,7 +505,7 @@ class Connection:
             pass
 
     @property
-    def default_channel(self) -> Any:
+    def default_channel(self) -> ChannelProtocol:
         """The channel used by default (connecting, with retries, if needed).
 
         The retry policy comes from ``transport_options`` (``max_retries``,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     from kombu.message import Message
+    from kombu.transport.base import queue_declare_ok_t
 
 __all__ = ("ChannelProtocol", "QueuePrimitives", "RegisterTransport", "TransportErrors")
 
@@ -51,7 +52,7 @@ class ChannelProtocol(Protocol):
     ``create_channel``); :class:`~kombu.Exchange`, :class:`~kombu.Queue`,
     :class:`~kombu.Producer`, :class:`~kombu.Consumer`,
     :class:`~kombu.message.Message` and ``SimpleQueue`` call these methods
-    on it, with the arguments shown (keyword-only ones always by keyword).
+    on it, with the arguments shown (those after ``*`` always by keyword).
     A transport that does not build on :mod:`kombu.transport.virtual`
     implements them all; the virtual ``Channel`` implements them on top of
     :class:`QueuePrimitives`.
@@ -69,12 +70,12 @@ class ChannelProtocol(Protocol):
     #: ``client`` attribute is the :class:`~kombu.Connection`.
     connection: Any
 
-    def exchange_declare(self, *, exchange: str, type: str = ..., durable: bool = ...,
+    def exchange_declare(self, exchange: str = ..., *, type: str = ..., durable: bool = ...,
                          auto_delete: bool = ..., arguments: dict[str, Any] | None = ...,
                          nowait: bool = ..., passive: bool = ...) -> Any:
         """Declare ``exchange`` (``passive``: only check that it exists)."""
 
-    def exchange_delete(self, *, exchange: str, if_unused: bool = ...,
+    def exchange_delete(self, exchange: str, *, if_unused: bool = ...,
                         nowait: bool = ...) -> Any:
         """Delete ``exchange`` (``if_unused``: only when nothing is bound to it)."""
 
@@ -87,25 +88,25 @@ class ChannelProtocol(Protocol):
                         nowait: bool = ..., arguments: dict[str, Any] | None = ...) -> Any:
         """Remove a binding made by :meth:`exchange_bind`."""
 
-    def queue_declare(self, *, queue: str, passive: bool = ..., durable: bool = ...,
+    def queue_declare(self, queue: str = ..., passive: bool = ..., *, durable: bool = ...,
                       exclusive: bool = ..., auto_delete: bool = ...,
                       arguments: dict[str, Any] | None = ..., nowait: bool = ...
-                      ) -> tuple[str, int, int] | None:
-        """Declare ``queue``; return ``(name, message_count, consumer_count)``
+                      ) -> queue_declare_ok_t | None:
+        """Declare ``queue``; return ``(queue, message_count, consumer_count)``
         (``None`` with ``nowait``).  An empty name asks the broker for one."""
 
-    def queue_bind(self, *, queue: str, exchange: str, routing_key: str = ...,
+    def queue_bind(self, queue: str, exchange: str, routing_key: str = ..., *,
                    arguments: dict[str, Any] | None = ..., nowait: bool = ...) -> Any:
         """Route messages of ``exchange`` that match ``routing_key`` to ``queue``."""
 
-    def queue_unbind(self, *, queue: str, exchange: str, routing_key: str = ...,
+    def queue_unbind(self, queue: str, exchange: str, routing_key: str = ..., *,
                      arguments: dict[str, Any] | None = ..., nowait: bool = ...) -> Any:
         """Remove a binding made by :meth:`queue_bind`."""
 
-    def queue_purge(self, *, queue: str, nowait: bool = ...) -> int | None:
+    def queue_purge(self, queue: str, *, nowait: bool = ...) -> int | None:
         """Remove the ready messages of ``queue``; return how many (or ``None``)."""
 
-    def queue_delete(self, *, queue: str, if_unused: bool = ..., if_empty: bool = ...,
+    def queue_delete(self, queue: str, *, if_unused: bool = ..., if_empty: bool = ...,
                      nowait: bool = ...) -> Any:
         """Delete ``queue`` (only if unused, or empty, when asked)."""
 
@@ -137,7 +138,7 @@ class ChannelProtocol(Protocol):
     def basic_cancel(self, consumer_tag: str) -> Any:
         """Stop the consumer ``consumer_tag``."""
 
-    def basic_get(self, *, queue: str, no_ack: bool = ...) -> Any:
+    def basic_get(self, queue: str, no_ack: bool = ...) -> Any:
         """Take one message from ``queue`` (a raw message for
         :meth:`message_to_python`), or return ``None`` when it is empty."""
 
