@@ -7,35 +7,30 @@ URLs: ``amqp://``, ``pyamqp://`` and ``amqps://`` (TLS), as
 ``socket_settings``, ``client_properties``, ``channel_max``, ``frame_max``,
 ``locale``, ...
 
-Differences from kombu 5.x's pyamqp transport:
-
 * Wrong credentials, a login method the broker does not offer and an unknown
   (or forbidden) virtual host raise :exc:`kombu.exceptions.AccessRefused` with
-  a message that says what to fix; kombu let the driver's errors through.
-  A connection limit of the broker that is reached (``rabbitmqctl
-  set_vhost_limits``) raises :exc:`kombu.exceptions.RecoverableConnectionError`
-  instead, which ``ensure_connection`` retries.
-* A message published without headers carries an empty header table, also
-  when built by ``Channel.prepare_message`` directly (kombu sent none there).
+  a message that says what to fix; a broker connection limit that is reached
+  raises :exc:`kombu.exceptions.RecoverableConnectionError`, which
+  ``ensure_connection`` retries.
+* A message published without headers carries an empty header table.
 * TLS checks the broker's host name by default (``server_hostname`` is the
   connection's host name unless given, or verification is turned off with
-  ``cert_reqs=ssl.CERT_NONE``); kombu only did so when asked.
+  ``cert_reqs=ssl.CERT_NONE``).
 * Closing a connection whose broker stopped answering gives up after
-  :attr:`Connection.close_timeout` seconds instead of waiting forever.
-* An empty message body is ``b""`` (kombu gave the driver's ``""``).
+  :attr:`Connection.close_timeout` seconds.
+* An empty message body is ``b""``.
 * Reads are buffered (one ``recv`` for many frames) and publish/ack bypass the
   driver's per-call promise objects; the wire protocol is unchanged.
 * A publish whose write times out (``timeout=``, ``write_timeout`` or the
   kernel's ``TCP_USER_TIMEOUT``) raises the driver's
-  :exc:`~amqp.exceptions.RecoverableConnectionError` as kombu does, also when
-  the driver let a bare ``BlockingIOError`` through, and the connection is
-  marked disconnected (a frame may be half written): closing it (or one of its
+  :exc:`~amqp.exceptions.RecoverableConnectionError`, also when the driver
+  let a bare ``BlockingIOError`` through, and the connection is marked
+  disconnected (a frame may be half written): closing it (or one of its
   channels) then closes the socket without a word to the broker.
-* ``drain_events`` ignores keyword arguments other than ``timeout`` (kombu
-  handed them to the driver, which rejected them).
-* ``Connection.get_manager()`` is kombu-core's base management object (no
-  pyrabbit client), and the host name ``localhost`` is dialled as
-  ``127.0.0.1`` without being rewritten in the :class:`kombu.Connection`.
+* ``drain_events`` ignores keyword arguments other than ``timeout``.
+* ``Connection.get_manager()`` is kombu-core's base management object, and
+  the host name ``localhost`` is dialled as ``127.0.0.1`` without being
+  rewritten in the :class:`kombu.Connection`.
 
 Importing this module makes the driver's ``ChannelError``, ``ConnectionError``
 and ``ResourceError`` subclasses of kombu-core's classes of the same names (in
