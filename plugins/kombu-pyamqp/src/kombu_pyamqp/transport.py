@@ -542,8 +542,16 @@ class Transport(base.Transport):
         return amqp.__version__  # type: ignore[no-any-return]
 
     # -- connections -----------------------------------------------------------
-    def establish_connection(self) -> _Conn:
-        """Connect to the broker; raise AccessRefused for bad credentials or vhost."""
+    def connection_options(self) -> dict[str, Any]:
+        """The keyword arguments of the driver's :class:`amqp.Connection` for
+        this transport's :class:`kombu.Connection`.
+
+        Settings the connection leaves empty get the transport's defaults
+        (written back to the connection); ``localhost`` is dialled as
+        ``127.0.0.1``, an IPv6 literal is bracketed, a callable password is
+        called, TLS options get the driver's names, and the transport options
+        are passed on as they are.
+        """
         conninfo: Any = self.client
         for name, default in self.default_connection_params.items():
             if name != "hostname" and not getattr(conninfo, name, None):
@@ -568,6 +576,12 @@ class Transport(base.Transport):
             "heartbeat": conninfo.heartbeat,
         }
         opts.update(conninfo.transport_options or {})
+        return opts
+
+    def establish_connection(self) -> _Conn:
+        """Connect to the broker; raise AccessRefused for bad credentials or vhost."""
+        opts = self.connection_options()
+        host = opts["host"]
         conn = self.Connection(**opts)
         conn.client = self.client
         try:
