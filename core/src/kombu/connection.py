@@ -387,8 +387,7 @@ class Connection:
         without reconnecting.  ``max_retries`` and ``timeout`` bound the
         whole operation, reconnects included.  A ``socket.timeout`` from
         ``fun`` while the connection is still up (``drain_events`` found
-        nothing to do) is raised as it is (kombu reconnected and called
-        ``fun`` again).
+        nothing to do) is raised as it is.
         """
         retry_errors = tuple(retry_errors or ())
         policy = RetryPolicy(max_retries, interval_start, interval_step, interval_max, timeout)
@@ -512,8 +511,7 @@ class Connection:
         ``interval_start``, ``interval_step``, ``interval_max``,
         ``connect_retries_timeout``); by default it retries for
         ``connect_timeout`` seconds per host, so that a host that never
-        answers does not use up the time of its alternates (kombu allowed
-        ``connect_timeout`` in all).
+        answers does not use up the time of its alternates.
         """
         if self._default_channel is None or not self.connected:
             self._ensure_connection(self.default_channel_policy())
@@ -597,8 +595,7 @@ class Connection:
         """Close the connection; a pooled connection also goes back to its pool.
 
         The pool hands it out again unconnected: its next user connects it
-        on first use (kombu handed out a closed connection that could not
-        open a channel).
+        on first use.
         """
         self._close()
         pool = self._pool
@@ -611,7 +608,7 @@ class Connection:
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc_info: Any) -> None:
         """Release the connection; a pooled one whose block raised goes back
-        closed, and its next user gets a fresh connection (as kombu 5.7)."""
+        closed, and its next user gets a fresh connection."""
         pool = self._pool
         if pool is not None:
             from kombu.resource import exit_pooled
@@ -770,8 +767,7 @@ class Connection:
     def connection(self) -> Any:
         """The transport's connection object (connecting if needed).
 
-        Connecting tries each host once, as :meth:`connect` does (kombu made
-        two attempts whatever the number of hosts, sleeping between them).
+        Connecting tries each host once, as :meth:`connect` does.
         """
         if not self._closed:
             if not self.connected:
