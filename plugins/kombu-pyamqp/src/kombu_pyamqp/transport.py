@@ -685,8 +685,29 @@ class Transport(base.Transport):
         return connection.drain_events(timeout=timeout)
 
     def register_with_event_loop(self, connection: _Conn, loop: Any) -> None:
-        connection.transport.raise_on_initial_eintr = True
+        """Read ``connection`` whenever its socket is readable, and whenever frames wait in its buffer.
+
+        Frames read ahead (several per ``recv``, or held by TLS) are
+        invisible to ``poll``: an ``on_tick`` check of the hub (kombu's Hub
+        runs it before every poll) reads them; it removes itself once the
+        connection is closed or replaced.
+        """
+        transport = connection.transport
+        transport.raise_on_initial_eintr = True
         loop.add_reader(connection.sock, self.on_readable, connection, loop)
+        on_tick = getattr(loop, "on_tick", None)
+        if on_tick is None:
+            return
+
+        def read_buffered() -> None:
+            if connection._transport is not transport or not transport.connected:
+                on_tick.discard(read_buffered)
+                return
+            pending = getattr(transport.sock, "pending", None)
+            if transport.frame_ready() or (pending is not None and pending()):
+                self.on_readable(connection, loop)
+
+        on_tick.add(read_buffered)
 
     # -- heartbeats ------------------------------------------------------------
     def heartbeat_check(self, connection: _Conn, rate: float = 2) -> Any:
