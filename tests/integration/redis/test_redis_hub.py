@@ -94,7 +94,7 @@ def test_several_queues_prefetch_and_acks(hub: Hub, connect: Any, names: Any, ra
     with Consumer(conn, queues, callbacks=[on_message], prefetch_count=7):
         acked = 0
         while acked < 60:
-            run_until(hub, lambda: len(got) - acked == min(7, 60 - acked))
+            run_until(hub, lambda a=acked: len(got) - a == min(7, 60 - a))
             run_for(hub, 0.1)  # more turns: the window is full, nothing more comes
             assert len(got) - acked == min(7, 60 - acked)
             assert len(channel.held_tags()) <= 7
@@ -232,7 +232,7 @@ def test_connection_cut_self_recovers(hub: Hub, proxies: Any, connect: Any, name
         for i in range(n):
             producer.publish(i, routing_key=queue.name)
             if i % 100 == 99:
-                run_until(hub, lambda: len({b for b, *_ in seen}) >= i - 50, errors=errors,
+                run_until(hub, lambda i=i: len({b for b, *_ in seen}) >= i - 50, errors=errors,
                           on_error=on_error)
                 proxy.cut_all()
         run_until(hub, lambda: {b for b, *_ in seen} == set(range(n)), timeout=30,
@@ -241,6 +241,44 @@ def test_connection_cut_self_recovers(hub: Hub, proxies: Any, connect: Any, name
     check_deliveries(seen, set(range(n)), lost)
     run_for(hub, 0.1)
     assert raw.llen(connect.prefix + queue.name) == 0
+
+
+def test_idle_while_window_closed_and_cut(hub: Hub, proxies: Any, connect: Any, names: Any,
+                                          raw: Any) -> None:
+    """Prefetch window full and the connections cut: the hub waits (queues no
+    work for the next turn) until acks open the window; then it reconnects."""
+    proxy = proxies()
+    conn = connect(url=proxy.url("redis", f"/{HUB_DB}"))
+    pub = connect()
+    queue = Queue(names("q"))
+    queue(pub.default_channel).declare()
+    producer = Producer(pub)
+    for i in range(5):
+        producer.publish(i, routing_key=queue.name)
+    got: list[Any] = []
+    errors: list[BaseException] = []
+    conn.transport.register_with_event_loop(conn.connection, hub)
+    driver = conn.transport.hub
+    with Consumer(conn, [queue], callbacks=[lambda body, message: got.append(message)],
+                  prefetch_count=2):
+        run_until(hub, lambda: len(got) == 2)
+        proxy.cut_all()
+        for _ in range(20):
+            try:
+                hub.run_once()
+            except conn.connection_errors as exc:
+                errors.append(exc)
+            assert not driver.busy, "the hub spins while nothing can be fetched"
+        assert len(got) == 2
+        for message in got:
+            message.ack()
+        run_until(hub, lambda: len(got) == 4, errors=errors)
+        for message in got[2:]:
+            message.ack()
+        run_until(hub, lambda: len(got) == 5, errors=errors)
+        got[4].ack()
+        run_until(hub, lambda: raw.hlen(connect.prefix + "unacked") == 0, errors=errors)
+    assert sorted(m.payload for m in got) == list(range(5))
 
 
 def test_reset_and_register_again(hub: Hub, proxies: Any, connect: Any, names: Any,

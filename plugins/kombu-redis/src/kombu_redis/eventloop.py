@@ -159,10 +159,12 @@ class HubDriver:
     # -- work ----------------------------------------------------------------
     @staticmethod
     def _reconnect_due(channel: Channel) -> bool:
-        """Whether ``channel``'s waiter lost its connection and a wake-up is due."""
+        """Whether a fetch is due to reconnect ``channel``'s fanout subscriptions.
+
+        (Tracking is set up again by the next fetch the QoS allows.)
+        """
         waiter = channel.waiter
-        return (channel.wakeup and not waiter.connected
-                and bool(waiter.wanted or channel.fetcher.queues))
+        return channel.wakeup and bool(waiter.wanted) and not waiter.connected
 
     @classmethod
     def has_work(cls, channel: Channel) -> bool:
@@ -196,6 +198,11 @@ class HubDriver:
                     acks.send()
         return not channel.closed and self.has_work(channel)
 
+    @property
+    def busy(self) -> bool:
+        """Whether work is queued for the next turn (the loop will not wait)."""
+        return self._scheduled
+
     def schedule(self) -> None:
         """Run :meth:`run_pending` at the start of the next turn (the loop does not wait)."""
         if not self._scheduled:
@@ -224,7 +231,7 @@ class HubDriver:
             if acks.pending:
                 acks.send()
         more = False
-        consuming = self.transport.consuming
+        consuming = list(self.transport.consuming)  # a callback may cancel a consumer
         for channel in consuming:
             self._watch(channel)
             if self.has_work(channel):
