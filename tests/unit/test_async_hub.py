@@ -444,17 +444,20 @@ def test_adding_a_closed_descriptor_number_raises_ebadf(hub: Hub) -> None:
 
 
 def test_closed_descriptor_with_the_select_poller_does_not_crash_the_loop(hub: Hub) -> None:
-    hub.poller = eventio._select()
+    poller = hub.poller = eventio._select()
+    hub.run_once()  # the waker exists before a number is freed below (no reuse)
     a, b = socket.socketpair()
     c, d = socket.socketpair()
     try:
         got: list[bytes] = []
         hub.add_reader(a, print)
+        fd = a.fileno()
         hub.add_reader(c, lambda: got.append(c.recv(10)))
         a.close()  # closed behind the hub's back
         d.send(b"ok")
         turn_until(hub, lambda: got)
         assert got == [b"ok"]
+        assert fd not in poller._rfd  # select refused it: dropped from the poller
     finally:
         for s in (a, b, c, d):
             s.close()
@@ -586,3 +589,88 @@ def test_scheduler_is_one_shared_iterator(hub: Hub) -> None:
     assert hub.scheduler is hub.scheduler
     entry = hub.call_later(-1, print)
     assert next(hub.scheduler) == (None, entry)
+
+
+def test_descriptor_closed_behind_the_hubs_back_with_the_default_poller(hub: Hub) -> None:
+    hub.run_once()  # the waker exists before numbers are freed below
+    a, b = socket.socketpair()
+    c, d = socket.socketpair()
+    try:
+        got: list[bytes] = []
+        hub.add_reader(a, print)
+        fd = a.fileno()
+        hub.add_reader(c, lambda: got.append(c.recv(10)))
+        a.close()
+        d.send(b"ok")
+        turn_until(hub, lambda: got)  # the other reader still works
+        assert got == [b"ok"]
+        hub.remove(fd)  # the stale number: no error
+        assert fd not in hub.readers
+    finally:
+        for s in (a, b, c, d):
+            s.close()
+
+
+@pytest.mark.skipif(not hasattr(eventio.select, "poll"), reason="select.poll is not available here")
+def test_closed_descriptor_with_the_poll_poller_removes_a_generator_reader(hub: Hub) -> None:
+    hub.poller = eventio._poll()
+    hub.run_once()  # the waker exists before the number below is freed (no reuse)
+    a, b = socket.socketpair()
+    fd = a.fileno()
+    steps: list[str] = []
+
+    def reader() -> Iterator[None]:
+        while True:
+            steps.append("read")
+            os.read(fd, 10)  # EBADF once the descriptor is closed
+            yield
+
+    hub.add_reader(fd, reader())
+    a.close()
+    b.close()
+    turn_until(hub, lambda: fd not in hub.readers, turns=5)  # POLLNVAL -> ERR -> EBADF -> removed
+    assert steps == ["read"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_gets_its_own_waker(hub: Hub, pair: tuple[socket.socket, socket.socket]) -> None:
+    a, b = pair
+    got: list[bytes] = []
+    hub.add_reader(a, lambda: got.append(a.recv(10)))
+    hub.run_once()
+    parent = hub._waker
+    assert parent is not None
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            loop = hub.create_loop()
+            child = hub._waker
+            ok = child is not None and child is not parent and child.pid == os.getpid()
+            hub.call_soon(os.write, w, b"ran")
+            next(loop)
+            hub.close()  # must not unregister anything from the parent's epoll set
+            code = 0 if ok else 2
+        finally:
+            os._exit(code)
+    os.close(w)
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        assert time.monotonic() < deadline, "the child did not finish"
+        time.sleep(0.01)
+    assert os.read(r, 10) == b"ran"
+    os.close(r)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert hub._waker is parent  # the parent's is untouched...
+    t = threading.Thread(target=hub.call_soon, args=(print,))
+    t.start()
+    t.join(10)
+    ready = dict(hub.poller.poll(0) or ())
+    assert ready.get(parent.fileno(), 0) & READ  # ...and still watched by the parent's poller
+    b.send(b"parent")
+    turn_until(hub, lambda: got)
+    assert got == [b"parent"]

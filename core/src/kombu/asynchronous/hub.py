@@ -12,10 +12,11 @@ import errno
 import os
 import socket
 import threading
+import weakref
 from collections.abc import Generator, Iterable, Iterator
 from contextlib import suppress
 from queue import Empty
-from time import monotonic, sleep
+from time import monotonic
 from types import GeneratorType, TracebackType
 from typing import Any, Callable
 
@@ -56,6 +57,19 @@ def set_event_loop(loop: Hub | None) -> Hub | None:
     global _current_loop
     _current_loop = loop
     return loop
+
+
+#: Every hub of this process, so that a forked child can mark them (see Hub.poller).
+_hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for hub in list(_hubs):
+        hub._inherited = True
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Waker:
@@ -123,13 +137,19 @@ class Hub:
         self._running = False
         self._loop: Generator[None, None, None] | None = None
         self._poller: Any = None
+        # Set in a forked child: the poller (an epoll set, say) is shared
+        # with the parent and must not be changed from here.
+        self._inherited = False
         self._create_poller()
+        _hubs.add(self)
 
     # -- poller ----------------------------------------------------------------
     @property
     def poller(self) -> Any:
         """The poller (:func:`kombu.utils.eventio.poll`); created again after :meth:`close`."""
-        if self._poller is None:
+        if self._inherited:
+            self._own_poller()
+        elif self._poller is None:
             self._create_poller()
         return self._poller
 
@@ -139,8 +159,22 @@ class Hub:
 
     def _create_poller(self) -> None:
         self._poller = poll()
-        if self._waker is not None:
-            self._poller.register(self._waker.fileno(), READ)
+        waker = self._waker
+        if waker is not None and waker.pid == os.getpid():
+            self._poller.register(waker.fileno(), READ)
+
+    def _own_poller(self) -> None:
+        """In a forked child: replace the parent's poller with one holding our descriptors."""
+        self._inherited = False
+        inherited, self._poller = self._poller, None
+        if inherited is not None:
+            with suppress(OSError, ValueError):
+                inherited.close()  # this process's descriptor of it only
+        self._create_poller()
+        for fd in set(self.readers) | set(self.writers):
+            mask = (READ | ERR if fd in self.readers else 0) | (WRITE if fd in self.writers else 0)
+            with suppress(OSError, ValueError):
+                self._poller.register(fd, mask)
 
     def _close_poller(self) -> None:
         if self._poller is not None:
@@ -150,15 +184,16 @@ class Hub:
     def _create_waker(self) -> _Waker:
         # Made by the loop, so a hub that never runs holds no sockets; a new
         # one after fork, so parent and child never share it.
+        poller = self.poller  # a forked child gets its own here
         old = self._waker
         if old is not None:
-            self._unregister(old.fileno())
             if old.pid == os.getpid():
-                old.close()
+                self._unregister(old.fileno())
+            old.close()  # in a child: only the child's descriptors
         waker = self._waker = _Waker()
         with self._ready_lock:
             self._wake_pending = False
-        self.poller.register(waker.fileno(), READ)
+        poller.register(waker.fileno(), READ)
         return waker
 
     def reset(self) -> None:
@@ -415,21 +450,21 @@ class Hub:
                         self._ready |= todo
                 raise
 
-    def create_loop(self, generator: type = GeneratorType, sleep: Callable[[float], Any] = sleep,
-                    **kwargs: Any) -> Generator[None, None, None]:
+    def create_loop(self, generator: type = GeneratorType, **kwargs: Any) -> Generator[None, None, None]:
         """Return a generator that runs one turn of the loop per ``next()``.
 
         An exception raised by a callback (other than ``queue.Empty``, which
         means "nothing to read") ends the generator and reaches the caller.
+        The other keyword arguments kombu accepted here (``sleep``, ``min``,
+        ...) are accepted and ignored.
         """
         waker = self._waker
         if waker is None or waker.pid != os.getpid():
             waker = self._create_waker()
         self._loop_thread = threading.get_ident()
-        return self._turns(waker, generator, sleep)
+        return self._turns(waker, generator)
 
-    def _turns(self, waker: _Waker, generator: type,
-               sleep: Callable[[float], Any]) -> Generator[None, None, None]:
+    def _turns(self, waker: _Waker, generator: type) -> Generator[None, None, None]:
         readers, writers = self.readers, self.writers
         consolidate = self.consolidate
         scheduled = self.timer._queue
