@@ -9,14 +9,13 @@ that other users of the broker are not disturbed.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
+from helpers.draining import drain_until, is_quiet
 from helpers.faultproxy import FaultProxy
 
 amqp = pytest.importorskip("amqp", reason="kombu-pyamqp needs the amqp library (pip install amqp)")
@@ -77,37 +76,16 @@ def connect(amqp_url: str) -> Iterator[Callable[..., Any]]:
         conn.close()
 
 
-def _drain(conn: Any, got: list[Any], n: int, timeout: float = 10.0) -> None:
-    """Drain events until ``got`` holds ``n`` items (fails after ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while len(got) < n:
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, f"received {len(got)} of {n} messages within {timeout}s"
-        try:
-            conn.drain_events(timeout=min(remaining, 1.0))
-        except socket.timeout:
-            pass
-
-
-def _quiet(conn: Any, seconds: float = 0.3) -> bool:
-    """True if no event arrives within ``seconds``."""
-    try:
-        conn.drain_events(timeout=seconds)
-    except socket.timeout:
-        return True
-    return False
-
-
 @pytest.fixture
 def drain() -> Callable[..., None]:
     """``drain(conn, got, n, timeout=10)``: drain until ``len(got) >= n``."""
-    return _drain
+    return drain_until
 
 
 @pytest.fixture
 def quiet() -> Callable[..., bool]:
     """``quiet(conn, seconds=0.3)``: True if nothing arrives meanwhile."""
-    return _quiet
+    return is_quiet
 
 
 def _rabbitmqctl(*args: str, timeout: float = 30) -> str:

@@ -9,14 +9,13 @@ own and are stopped afterwards; so are the fault proxies of ``proxies``.
 
 from __future__ import annotations
 
-import socket
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable, NamedTuple
 
 import pytest
+from helpers.draining import drain_until, is_quiet
 from helpers.faultproxy import FaultProxy, proxy_factory
 from helpers.redis_server import RedisServer
 from helpers.sockets import free_port
@@ -74,37 +73,16 @@ def connect(redis_url: str, names: Callable[[str], str]) -> Iterator[Callable[..
         conn.close()
 
 
-def _drain(conn: Any, got: list[Any], n: int, timeout: float = 10.0) -> None:
-    """Drain events until ``got`` holds ``n`` items (fails after ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while len(got) < n:
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, f"received {len(got)} of {n} messages within {timeout}s"
-        try:
-            conn.drain_events(timeout=min(remaining, 1.0))
-        except socket.timeout:
-            pass
-
-
-def _quiet(conn: Any, seconds: float = 0.3) -> bool:
-    """True if no message arrives within ``seconds``."""
-    try:
-        conn.drain_events(timeout=seconds)
-    except socket.timeout:
-        return True
-    return False
-
-
 @pytest.fixture
 def drain() -> Callable[..., None]:
     """``drain(conn, got, n, timeout=10)``: drain until ``len(got) >= n``."""
-    return _drain
+    return drain_until
 
 
 @pytest.fixture
 def quiet() -> Callable[..., bool]:
     """``quiet(conn, seconds=0.3)``: True if nothing arrives meanwhile."""
-    return _quiet
+    return is_quiet
 
 
 @pytest.fixture

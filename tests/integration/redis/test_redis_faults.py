@@ -81,8 +81,6 @@ def test_cut_connections_lose_nothing(proxies: Any, connect: Any, names: Any, ra
     (delivered again, flagged).  It reconnects as Celery does (close,
     ``ensure_connection``, consume again).
     """
-    from kombu_redis.acks import held_tags
-
     db = "/" + redis_url.rsplit("/", 1)[1]
     to_publisher, to_consumer = proxies(), proxies()
     publisher = connect(url=to_publisher.url("redis", db), **OPTIONS)
@@ -97,7 +95,7 @@ def test_cut_connections_lose_nothing(proxies: Any, connect: Any, names: Any, ra
     held_at_cut: list[int] = []  # messages the consumer held (fetched, unacked) at each cut
 
     def cut() -> None:
-        held_at_cut.append(len(held_tags(conn.default_channel)))
+        held_at_cut.append(len(conn.default_channel.held_tags()))
         lost.add(consumer[0])
         to_consumer.refuse()
         to_consumer.cut_all()
@@ -274,7 +272,7 @@ def test_a_fanout_only_consumer_gets_its_waiter_back(connect: Any, names: Any,
     producer = Producer(connect(), exchange=exchange)
     got: list[Any] = []
     with Consumer(conn, [queue], callbacks=[lambda b, m: (got.append(b), m.ack())]):
-        waiter = conn.default_channel._waiter
+        waiter = conn.default_channel.waiter
         deadline = time.monotonic() + 10
         while not got:  # subscribed once a broadcast arrives
             assert time.monotonic() < deadline, "no broadcast arrived before the kill"
@@ -297,4 +295,4 @@ def test_a_fanout_only_consumer_gets_its_waiter_back(connect: Any, names: Any,
             except conn.connection_errors as exc:
                 errors.append(exc)
         assert len(errors) <= 1
-        assert conn.default_channel._waiter.connected
+        assert conn.default_channel.waiter.connected

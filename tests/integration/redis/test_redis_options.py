@@ -80,8 +80,6 @@ def _expire_records(raw: Any, prefix: str, queue: str, n: int) -> list[str]:
 
 def test_unacked_mutex_key_and_expire(connect: Any, names: Any, raw: Any,
                                       monitor: Monitor) -> None:
-    from kombu_redis.acks import restore_visible
-
     prefix = connect.prefix
     conn = connect(visibility_timeout=1, unacked_mutex_key="my-mutex", unacked_mutex_expire=7)
     queue = Queue(names("q"))
@@ -89,11 +87,11 @@ def test_unacked_mutex_key_and_expire(connect: Any, names: Any, raw: Any,
     channel = conn.default_channel
     raw.set(prefix + "unacked_mutex", "someone")  # the default name: not ours
     raw.set(prefix + "my-mutex", "someone")       # held by another restorer
-    restore_visible(channel)
+    channel.restorer.restore_visible()
     assert raw.llen(prefix + queue.name) == 0, "restored while another restorer held the mutex"
     raw.delete(prefix + "my-mutex")
     monitor.commands(0.1)
-    restore_visible(channel)
+    channel.restorer.restore_visible()
     assert raw.llen(prefix + queue.name) == 3
     sets = [args for _, args in monitor.commands() if args[:2] == ["SET", prefix + "my-mutex"]]
     assert len(sets) == 1 and "NX" in sets[0], sets
@@ -104,14 +102,12 @@ def test_unacked_mutex_key_and_expire(connect: Any, names: Any, raw: Any,
 
 def test_unacked_restore_limit_batches_and_restores_all(connect: Any, names: Any, raw: Any,
                                                         monitor: Monitor) -> None:
-    from kombu_redis.acks import restore_visible
-
     prefix = connect.prefix
     conn = connect(visibility_timeout=1, unacked_restore_limit=10)
     queue = Queue(names("q"))
     _expire_records(raw, prefix, queue.name, 25)
     monitor.commands(0.1)
-    restore_visible(conn.default_channel)
+    conn.default_channel.restorer.restore_visible()
     assert raw.llen(prefix + queue.name) == 25
     assert raw.hlen(prefix + "unacked") == 0 and raw.zcard(prefix + "unacked_index") == 0
     scans = [args for _, args in monitor.commands()
@@ -145,14 +141,14 @@ def test_socket_keepalive_and_its_options(connect: Any, names: Any) -> None:
         pooled = channel.pool.get_connection()
         try:
             pooled.connect()
-            for sock in (channel._conn._sock, channel._waiter.sock, pooled._sock):
+            for sock in (channel.link.sock, channel.waiter.sock, pooled._sock):
                 assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
                 for option, value in options.items():
                     assert sock.getsockopt(socket.IPPROTO_TCP, option) == value
         finally:
             channel.pool.release(pooled)
     plain = connect()
-    assert plain.default_channel._conn._sock.getsockopt(socket.SOL_SOCKET,
+    assert plain.default_channel.link.sock.getsockopt(socket.SOL_SOCKET,
                                                         socket.SO_KEEPALIVE) == 0
 
 
@@ -163,7 +159,7 @@ def test_health_check_interval(connect: Any, names: Any, monitor: Monitor,
     channel = conn.default_channel
     queue = Queue(names("q"))
     queue(channel).declare()
-    me = _addr(channel._conn._sock)
+    me = _addr(channel.link.sock)
     time.sleep(1.2)  # idle for longer than the interval
     monitor.commands(0.1)
     queue(channel).queue_declare(passive=True)
@@ -234,7 +230,7 @@ def test_retry_on_timeout_retries_a_timed_out_command_once(redis_url: str, names
         start = time.monotonic()
         if retry:
             assert queue(channel).queue_declare(passive=True).message_count == 1
-            assert channel._call("PING") == b"PONG"
+            assert channel.link.call("PING") == b"PONG"
             assert time.monotonic() - start < 3
         else:
             with pytest.raises(redis.TimeoutError):

@@ -107,7 +107,7 @@ def test_pools_recover_after_a_redis_restart(redis_server: Callable[..., Any],
 
 def _client_id(connection: Connection) -> int:
     """The Redis CLIENT ID of the channel's own socket."""
-    return int(connection.default_channel._call("CLIENT", "ID"))
+    return int(connection.default_channel.link.call("CLIENT", "ID"))
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

@@ -157,7 +157,7 @@ def test_drain_events_times_out_without_spinning(connect: Any, names: Any) -> No
         elapsed = time.monotonic() - start
     assert 0.35 <= elapsed < 1.5
     channel = conn.default_channel
-    assert channel._tracking, "the consumer fell back to polling"
+    assert channel.fetcher.tracking, "the consumer fell back to polling"
 
 
 def test_blocked_consumer_wakes_up_at_once(connect: Any, names: Any) -> None:

@@ -149,7 +149,7 @@ def test_a_callback_longer_than_visibility_timeout_keeps_its_messages(
 
 def test_the_refresher_runs_only_while_messages_are_held(connect: Any, names: Any) -> None:
     conn = connect(**OPTIONS)
-    refresher = conn.transport._refresher
+    refresher = conn.transport.refresher
     queue = Queue(names("q"))
     Producer(conn).publish("job", routing_key=queue.name, declare=[queue])
     assert not refresher.running
@@ -177,11 +177,9 @@ def test_a_dead_process_gets_no_refresh(connect: Any, names: Any, redis_url: str
     Producer(conn).publish("job", routing_key=queue.name, declare=[queue])
     proc = _hold_in_a_process(redis_url, connect.prefix, queue)
     try:
-        from kombu_redis.acks import restore_visible
-
         end = time.monotonic() + 2.5
         while time.monotonic() < end:  # a restorer at work: the live holder keeps it
-            restore_visible(conn.default_channel)
+            conn.default_channel.restorer.restore_visible()
             time.sleep(0.2)
         assert raw.llen(connect.prefix + queue.name) == 0
         assert _records(raw, connect.prefix) == (1, 1)
@@ -234,9 +232,7 @@ def test_a_dead_consumers_message_goes_back_to_its_queue_only(
     _kill(_hold_in_a_process(redis_url, prefix, qa))
     assert raw.llen(prefix + qa.name) == 0
     time.sleep(1.2)  # past the visibility timeout
-    from kombu_redis.acks import restore_visible
-
-    restore_visible(conn.default_channel)
+    conn.default_channel.restorer.restore_visible()
     assert raw.llen(prefix + qa.name) == 1
     assert raw.llen(prefix + qb.name) == 1, "the restore copied the message into qb"
     assert _records(raw, prefix) == (0, 0)
@@ -400,8 +396,6 @@ def test_a_refresh_after_selection_keeps_the_message(connect: Any, names: Any,
                                                      raw: Any) -> None:
     """The restore moves a tag only if its index score is still overdue
     (a holder's refresh between the selection and the restore wins)."""
-    from kombu_redis.acks import overdue_tags, refresh_held, restore_tags
-
     conn = connect(visibility_timeout=30)
     queue = Queue(names("q"))
     Producer(conn).publish("held", routing_key=queue.name, declare=[queue])
@@ -410,16 +404,16 @@ def test_a_refresh_after_selection_keeps_the_message(connect: Any, names: Any,
     assert message is not None
     prefix = connect.prefix
     raw.zadd(prefix + "unacked_index", {message.delivery_tag: time.time() - 60})
-    tags, ceiling = overdue_tags(channel, 100)
+    tags, ceiling = channel.restorer.overdue_tags(100)
     assert tags == [message.delivery_tag]
-    refresh_held(channel, tags)  # the holder is alive after all
-    assert restore_tags(channel, tags, ceiling=ceiling) == 0
+    channel.refresh_held(tags)  # the holder is alive after all
+    assert channel.restorer.restore_tags(tags, ceiling=ceiling) == 0
     assert raw.llen(prefix + queue.name) == 0
     assert _records(raw, prefix) == (1, 1)
     # Still overdue at restore time: it moves.
     raw.zadd(prefix + "unacked_index", {message.delivery_tag: time.time() - 60})
-    tags, ceiling = overdue_tags(channel, 100)
-    assert restore_tags(channel, tags, ceiling=ceiling) == 1
+    tags, ceiling = channel.restorer.overdue_tags(100)
+    assert channel.restorer.restore_tags(tags, ceiling=ceiling) == 1
     assert raw.llen(prefix + queue.name) == 1
     assert _records(raw, prefix) == (0, 0)
 
@@ -492,8 +486,6 @@ def test_a_message_being_delivered_stays_held(connect: Any, names: Any, raw: Any
     it keeps running, so a callback longer than visibility_timeout keeps
     its message though a restorer runs all along (several rounds)."""
     from kombu import Connection
-    from kombu_redis.acks import restore_visible
-
     prefix = connect.prefix
     options = {**GAP_OPTIONS, "global_keyprefix": prefix}
     conn = Connection(redis_url, transport=_slow_message_transport(), transport_options=options)
@@ -505,7 +497,7 @@ def test_a_message_being_delivered_stays_held(connect: Any, names: Any, raw: Any
     def restore() -> None:
         channel = restorer.default_channel
         while not stop.wait(0.05):
-            restore_visible(channel)
+            channel.restorer.restore_visible()
 
     thread = threading.Thread(target=restore, daemon=True)
     seen: list[tuple[Any, bool]] = []

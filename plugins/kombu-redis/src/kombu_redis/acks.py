@@ -1,371 +1,212 @@
-"""Acknowledgement emulation: the ``unacked`` hash, its index and restores.
+"""The ack pipeline: acknowledgements of recorded messages, to Redis.
 
-A delivered message is recorded by the pop script (see
-:mod:`kombu_redis.scripts`); this module acknowledges, requeues and restores
-those records.  Restores are compare-and-swaps, so a late ack or a second
-restorer never duplicates a message.  While a process holds messages (fetched
-or delivered, not acknowledged), a thread of its own (:class:`Refresher`)
-refreshes their index entries, even while a callback runs for longer than
-``visibility_timeout``; so only the messages of processes that died (or lost
-Redis) are restored after ``visibility_timeout`` (kombu restored those of
-live consumers too, celery #5935), and every expired one is restored, batch
-after batch (kombu restored a fixed number per pass, #164, #2558).
+An ack removes a message's record (``ZREM`` from the index, ``HDEL`` from
+the ``unacked`` hash; both idempotent).  Acks given in a message callback
+on the consuming thread are collected (:meth:`AckPipeline.ack`) and written
+when the callback returns without waiting for the reply
+(:meth:`AckPipeline.send`); the reply is read before the next command on
+the channel's connection (see :mod:`kombu_redis.link`), and acks whose
+reply never came are pending again.  The next fetch carries up to
+ACK_CHUNK pending acks inside the pop script.  Close and cancel settle them
+(:meth:`AckPipeline.settle`): confirm, or resend on a fresh connection,
+within a bounded time.  Acks from other threads go through the shared pool
+at once and wait for the reply.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
-import weakref
-from itertools import chain
-from time import monotonic, time
-from typing import TYPE_CHECKING, Any
-from uuid import uuid4
+from threading import get_ident
+from time import monotonic, sleep
+from typing import Any, Callable
 
-from kombu.transport import virtual
-from kombu.utils.json import dumps, loads
+from redis import exceptions as rexc
 
-from kombu_redis.scripts import RESTORE, UNLOCK
+from kombu_redis.keys import KeySchema
+from kombu_redis.link import NET_ERRORS, Link
 
-if TYPE_CHECKING:  # pragma: no cover
-    from kombu_redis.transport import Channel, Transport
-
-__all__ = ("ACK_CHUNK", "QoS", "Refresher", "held_tags", "housekeeping", "overdue_tags",
-           "refresh_held", "restore_tags", "restore_visible", "return_buffered",
-           "route_for_restore")
+__all__ = ("ACK_CHUNK", "ACK_SETTLE_TIMEOUT", "POOL_WAIT_TIMEOUT", "AckPipeline", "ack_commands",
+           "on_pool")
 
 logger = logging.getLogger("kombu.transport.redis")
 
 #: Tags sent per command.
 ACK_CHUNK = 1000
+#: Seconds a close or cancel spends at most confirming the acks written on
+#: the channel's connection (or sending them again on a fresh one); at most
+#: half the visibility timeout.
+ACK_SETTLE_TIMEOUT = 5.0
+#: Seconds an ack from another thread waits for a connection of the shared
+#: pool when all ``max_connections`` are in use (``socket_timeout`` if set).
+POOL_WAIT_TIMEOUT = 10.0
+#: redis-py's error for a pool whose connections are all in use.
+_POOL_EXHAUSTED: Any = getattr(rexc, "MaxConnectionsError", ())
 
 
-class QoS(virtual.QoS):
-    """Acknowledgement emulation backed by the ``unacked`` hash and its index."""
-
-    channel: Channel
-
-    def ack(self, delivery_tag: Any) -> None:
-        self.channel._ack(delivery_tag)
-        self._quick_ack(delivery_tag)
-
-    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
-        if requeue:
-            message = self._delivered.get(delivery_tag)
-            source = getattr(message, "_source_queue", None)
-            restore_tags(self.channel, [delivery_tag], leftmost=True,
-                         sources={delivery_tag: source} if source else None)
-        else:
-            self.channel._ack(delivery_tag)
-        self._quick_ack(delivery_tag)
-
-    def restore_unacked(self) -> list[tuple[BaseException, Any]]:
-        """Put every unacknowledged message of this channel back at once."""
-        self._flush()
-        delivered, dirty = self._delivered, self._dirty
-        tags: list[Any] = []
-        sources: dict[Any, str] = {}
-        while delivered:  # newest first, so the oldest ends up consumed first
-            tag, message = delivered.popitem()
-            if tag not in dirty:
-                tags.append(tag)
-                source = getattr(message, "_source_queue", None)
-                if source:
-                    sources[tag] = source
-        if tags:
-            try:
-                restore_tags(self.channel, tags, sources=sources)
-            except self.channel.connection.connection_errors as exc:
-                logger.warning("Could not restore %d unacknowledged message(s) now (%r); "
-                               "they return after visibility_timeout", len(tags), exc)
-        return []
-
-    def restore_visible(self, *args: Any, **kwargs: Any) -> None:
-        """Restore messages whose consumers let visibility_timeout pass."""
-        restore_visible(self.channel)
-
-
-#: The refresher's shortest period (seconds), whatever the visibility timeout.
-MIN_REFRESH_PERIOD = 0.05
-#: Seconds close waits for the refresher thread to end.
-REFRESHER_JOIN_TIMEOUT = 5.0
-
-
-def held_tags(channel: Channel) -> list[Any]:
-    """Tags of the messages ``channel`` holds: fetched, being delivered, or
-    delivered and not acked.
-
-    Safe from another thread: the containers are copied in one C-level step
-    (a concurrent change at worst leaves a tag for the next pass).  They are
-    read in the order a message moves through them (the buffer, the tag
-    being delivered, then qos), so a message moving on meanwhile is seen
-    in the next one, never missed.
-    """
-    if not channel.ack_emulation or channel.closed:
-        return []
-    held: list[Any] = [tag for _, _, tag in list(channel._buffer) if tag]
-    delivering = channel._delivering
-    if delivering:
-        held.append(delivering)
-    qos = channel._qos
-    if qos is not None:
-        for _ in range(3):
-            try:
-                delivered = list(qos._delivered)
-                dirty = set(qos._dirty)
-                break
-            except RuntimeError:  # changed size while copied: copy again
-                continue
-        else:
-            delivered, dirty = [], set()
-        held.extend(t for t in delivered if t not in dirty and t != delivering)
-    return held
-
-
-def refresh_held(channel: Channel, tags: list[Any], own: bool = False) -> None:
-    """Set the index score of ``tags`` to now (only tags still recorded: XX)."""
-    if not tags:
-        return
-    now = time()
+def ack_commands(keys: KeySchema, tags: list[Any]) -> list[tuple[Any, ...]]:
+    """The commands that remove the records of ``tags``, ACK_CHUNK tags each."""
+    commands: list[tuple[Any, ...]] = []
     for i in range(0, len(tags), ACK_CHUNK):
         chunk = tags[i:i + ACK_CHUNK]
-        if own:
-            channel._call("ZADD", channel._index, "XX",
-                          *chain.from_iterable((repr(now), t) for t in chunk))
-        else:
-            channel.client.zadd(channel._index, dict.fromkeys(chunk, now), xx=True)
+        commands += [("ZREM", keys.index, *chunk), ("HDEL", keys.unacked, *chunk)]
+    return commands
 
 
-def housekeeping(channel: Channel) -> None:
-    """Refresh held messages and bindings; restore the messages of dead consumers."""
-    interval = max(min(channel.unacked_restore_interval, channel.visibility_timeout / 4), 0.01)
-    channel._next_housekeeping = monotonic() + interval
-    if not channel._list_queues:
-        return
-    channel.maybe_refresh_binding_expiry()
-    if not channel.ack_emulation:
-        return
-    refresh_held(channel, held_tags(channel), own=True)
-    restore_visible(channel)
-
-
-class Refresher:
-    """Keeps the index entries of the messages a transport holds fresh.
-
-    A daemon thread runs while a channel of the transport holds messages
-    that are recorded as unacknowledged (fetched and not yet delivered, or
-    delivered and not yet acknowledged).  Every quarter of the visibility
-    timeout it sets their index score to the current time, so no restorer
-    takes them while this process is alive, however long a callback runs
-    or however long the application goes without draining events.  The
-    thread ends when nothing is held (started again by the next fetch), when
-    the transport closes, or when the transport is garbage collected; it
-    does not survive a fork.  A process that is alive but hung keeps its
-    messages; only a process that died (or lost Redis) has them restored.
-    """
-
-    _all: weakref.WeakSet[Refresher] = weakref.WeakSet()
-
-    def __init__(self, transport: Transport) -> None:
-        self._transport = weakref.ref(transport)
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._all.add(self)
-
-    @property
-    def running(self) -> bool:
-        """Whether the refresher thread is alive."""
-        thread = self._thread
-        return thread is not None and thread.is_alive()
-
-    def ensure(self) -> None:
-        """Start the thread unless it runs (call after recording messages)."""
-        with self._lock:
-            thread = self._thread
-            if thread is not None and thread.is_alive() and not self._stop.is_set():
-                return
-            self._stop = stop = threading.Event()
-            self._thread = thread = threading.Thread(
-                target=self._run, args=(stop,), name="kombu-redis-refresher", daemon=True)
-            thread.start()
-
-    def stop(self) -> None:
-        """End the thread (bounded wait); a later ensure() starts a new one."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-            self._stop.set()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(REFRESHER_JOIN_TIMEOUT)
-
-    def _period(self) -> float:
-        """A quarter of the shortest visibility timeout of the transport's channels."""
-        transport = self._transport()
-        channels: list[Channel] = list(transport.channels) if transport else []  # type: ignore[arg-type]
-        timeouts = [c.visibility_timeout for c in channels]
-        return max(min(timeouts, default=0) / 4, MIN_REFRESH_PERIOD)
-
-    def _work(self, stop: threading.Event) -> list[tuple[Channel, list[Any]]] | None:
-        """The held tags of each channel; None (thread forgotten) if none holds any.
-
-        Runs under the lock that ensure() takes, so a fetch that happens
-        after this found nothing finds no thread and starts one.
-        """
-        transport = self._transport()
-        with self._lock:
-            if transport is None or stop.is_set():
-                return None
-            work = []
-            channels: list[Channel] = list(transport.channels)  # type: ignore[arg-type]
-            for channel in channels:
-                tags = held_tags(channel)
-                if tags:
-                    work.append((channel, tags))
-            if not work:
-                if self._thread is threading.current_thread():
-                    self._thread = None
-                return None
-            return work
-
-    def _run(self, stop: threading.Event) -> None:
-        failing = False
-        while not stop.wait(self._period()):
-            work = self._work(stop)
-            if work is None:
-                return
-            for channel, tags in work:
-                try:
-                    refresh_held(channel, tags)
-                except Exception as exc:  # noqa: BLE001 - tried again next period
-                    (logger.debug if failing else logger.warning)(
-                        "Could not refresh the visibility of %d held message(s): %r",
-                        len(tags), exc)
-                    failing = True
-                else:
-                    failing = False
-            del work
-
-
-def _after_fork_in_child() -> None:
-    for refresher in list(Refresher._all):
-        refresher._lock = threading.Lock()
-        refresher._thread = None
-        refresher._stop = threading.Event()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def restore_visible(channel: Channel) -> None:
-    """Restore every message whose visibility timeout expired (under the mutex)."""
-    client = channel.client
-    token = uuid4().hex
-    expire = int(channel.unacked_mutex_expire * 1000)
-    if not client.set(channel._mutex, token, nx=True, px=expire):
-        return
-    try:
-        batch = channel.unacked_restore_limit or 100
-        deadline = monotonic() + channel.unacked_mutex_expire / 2
-        while monotonic() < deadline:
-            tags, ceiling = overdue_tags(channel, batch)
-            if not tags:
-                break
-            restore_tags(channel, tags, ceiling=ceiling)
-            if len(tags) < batch:
-                break
-    finally:
-        channel._client_script(UNLOCK, [channel._mutex], [token])
-
-
-def overdue_tags(channel: Channel, limit: int) -> tuple[list[str], float]:
-    """Up to ``limit`` tags whose visibility timeout expired, and the ceiling
-    they were selected with (the restore moves only those still below it)."""
-    ceiling = time() - channel.visibility_timeout
-    tags = channel.client.zrangebyscore(channel._index, "-inf", ceiling, start=0, num=limit)
-    return [bytes(t).decode() for t in tags], ceiling  # type: ignore[arg-type]
-
-
-def restore_tags(channel: Channel, tags: list[Any], leftmost: bool = False,
-                 sources: dict[Any, str] | None = None,
-                 raws: dict[Any, Any] | None = None,
-                 ceiling: float | None = None) -> int:
-    """Move unacknowledged messages back to their queues (compare-and-swap).
-
-    ``sources`` names the queue a message came from (else it is routed by
-    its exchange and routing key, as kombu does); ``raws`` gives messages
-    that were never delivered, which go back unchanged.  With ``ceiling``
-    only tags whose index score is still at most ``ceiling`` move.
-    """
-    records = channel.client.hmget(channel._unacked, tags)
-    argv: list[Any] = ["1" if leftmost else "0", "" if ceiling is None else repr(ceiling)]
-    for tag, record in zip(tags, records):
-        if record is None:
-            argv += [tag, "", "", 0]
-            continue
+def on_pool(fn: Callable[..., Any], *args: Any, wait: float = POOL_WAIT_TIMEOUT) -> Any:
+    """``fn(*args)`` on the shared pool, waiting up to ``wait`` seconds for a free
+    connection when all ``max_connections`` are in use (then re-raising)."""
+    deadline = None
+    delay = 0.001
+    while True:
         try:
-            payload, exchange, routing_key = loads(record)
-            source = sources.get(tag) if sources else None
-            queues = [source] if source else route_for_restore(channel, exchange, routing_key)
-            pri = channel._get_message_priority(payload)
-            dests = [channel._key(q, pri) for q in queues]
-            if raws and tag in raws:
-                data = raws[tag]
+            return fn(*args)
+        except _POOL_EXHAUSTED:
+            now = monotonic()
+            if deadline is None:
+                deadline = now + wait
+            elif now >= deadline:
+                raise
+            sleep(min(delay, deadline - now))
+            delay = min(delay * 2, 0.05)
+
+
+class AckPipeline:
+    """The acks of one channel: pending, written, confirmed, settled.
+
+    ``link`` is the channel's connection; ``pool_client()`` returns the
+    thread-safe client of the shared pool (for acks from other threads);
+    ``enabled`` is the ``ack_emulation`` option (without it an ack has no
+    record to remove).
+    """
+
+    def __init__(self, link: Link, keys: KeySchema, pool_client: Callable[[], Any],
+                 enabled: bool = True, visibility_timeout: float = 3600,
+                 pool_wait: float = POOL_WAIT_TIMEOUT) -> None:
+        self.link = link
+        self.keys = keys
+        self.pool_client = pool_client
+        self.enabled = enabled
+        self.visibility_timeout = visibility_timeout
+        self.pool_wait = pool_wait
+        #: Acks given by callbacks, not yet written.
+        self.pending: list[Any] = []
+        #: The thread running a message callback of this channel, if any:
+        #: its acks are collected and written when the callback returns.
+        self.callback_thread: int | None = None
+        link.on_lost = self.pending_again
+
+    def pending_again(self, tags: list[Any]) -> None:
+        """``tags`` were not confirmed: send them again (acks are idempotent)."""
+        self.pending[:0] = tags
+
+    def ack(self, tag: Any) -> None:
+        """Acknowledge ``tag``: collected in a callback, else removed at once."""
+        if self.callback_thread == get_ident():
+            self.pending.append(tag)
+        elif self.enabled:
+            self.remove(tags=[tag])
+
+    def take(self) -> list[Any]:
+        """The pending acks a fetch carries in its pop script (at most ACK_CHUNK;
+        more are flushed first)."""
+        acks = self.pending
+        if acks:
+            self.pending = []
+        if len(acks) > ACK_CHUNK:
+            try:
+                self.remove(acks, own=True)
+            except BaseException:
+                self.pending[:0] = acks
+                raise
+            return []
+        return acks
+
+    def send(self) -> None:
+        """Write the pending acks now, without waiting for the reply."""
+        acks = self.pending
+        if not acks or not self.enabled:
+            self.pending = []
+            return
+        commands = ack_commands(self.keys, acks)
+        with self.link.lock:
+            self.pending = []
+            try:
+                self.link.send_nowait(commands, acks)
+            except NET_ERRORS as exc:
+                self.pending[:0] = acks
+                logger.debug("Could not send acks now (%r); sent with the next command", exc)
+
+    def flush(self) -> None:
+        """Send the pending acks and wait until Redis confirmed them."""
+        acks = self.pending
+        if acks:
+            self.pending = []
+            try:
+                self.remove(acks, own=True)
+            except BaseException:
+                self.pending[:0] = acks
+                raise
+
+    def remove(self, tags: list[Any], own: bool = False) -> None:
+        """Remove the records of ``tags`` and wait for the reply: on the
+        channel's connection if ``own``, else through the shared pool."""
+        for i in range(0, len(tags), ACK_CHUNK):
+            chunk = tags[i:i + ACK_CHUNK]
+            if own:
+                self.link.pipe(("ZREM", self.keys.index, *chunk),
+                               ("HDEL", self.keys.unacked, *chunk))
             else:
-                payload["headers"]["redelivered"] = True
-                payload["properties"]["delivery_info"]["redelivered"] = True
-                data = dumps(payload)
-            if not dests:
-                raise LookupError(f"no queue is bound to exchange {exchange!r} "
-                                  f"with routing key {routing_key!r}")
-        except (ValueError, TypeError, KeyError, LookupError) as exc:
-            logger.error("Cannot restore message %r (%s); moved it to %r",
-                         tag, exc, channel._unacked_rejected)
-            data, dests = record, [channel._unacked_rejected]
-        argv += [tag, record, data, len(dests), *dests]
-    return int(channel._client_script(RESTORE, [channel._unacked, channel._index], argv))
+                on_pool(self._remove_pooled, chunk, wait=self.pool_wait)
 
+    def _remove_pooled(self, tags: list[Any]) -> None:
+        with self.pool_client().pipeline(transaction=False) as pipe:
+            pipe.zrem(self.keys.index, *tags)
+            pipe.hdel(self.keys.unacked, *tags)
+            pipe.execute()
 
-def route_for_restore(channel: Channel, exchange: str, routing_key: str) -> list[str]:
-    """The queues a record of unknown origin goes back to (kombu's routing)."""
-    if not exchange:
-        return [routing_key]
-    table = channel.get_table(exchange)
-    if exchange in channel.state.exchanges:
-        kind = channel.typeof(exchange).type
-    else:  # declared by another process: a pattern means a topic binding
-        kind = "topic" if any(pattern for _, pattern, _ in table) else "direct"
-    return list(channel.exchange_types[kind].lookup(table, exchange, routing_key, None))
+    def settle(self, timeout: float | None = None) -> None:
+        """Make sure Redis applied every ack given (close, cancel).
 
+        Sends the pending acks and reads the replies owed for acks written
+        without waiting; if the connection fails, or the replies do not come
+        within ``timeout``, the acks are sent again on a fresh connection,
+        retried until ``timeout`` passes.  What still could not be sent is
+        logged and dropped: those messages are redelivered after
+        visibility_timeout.  ``timeout`` defaults to ACK_SETTLE_TIMEOUT, at
+        most half the visibility timeout (a later ack could hit the record
+        of a redelivery).
+        """
+        if timeout is None:
+            timeout = min(ACK_SETTLE_TIMEOUT, self.visibility_timeout / 2)
+        if not self.enabled:
+            self.pending = []
+            return
+        link = self.link
+        if not link.owed and not self.pending:
+            return
+        deadline = monotonic() + timeout
+        with link.lock:
+            if link.confirm(deadline) and self.pending and link.connected:
+                self.send()
+                link.confirm(deadline)
+            acks, self.pending = self.pending, []
+        if acks:
+            self.resend(acks, deadline)
 
-def return_buffered(channel: Channel, queue: str | None = None) -> None:
-    """Give back fetched but undelivered messages (of ``queue``, or all)."""
-    buffer = channel._buffer
-    keep: list[tuple[str, Any, Any]] = []
-    back: list[tuple[str, Any, Any]] = []
-    for item in buffer:
-        (back if queue is None or item[0] == queue else keep).append(item)
-    if not back:
-        return
-    buffer.clear()
-    buffer.extend(keep)
-    raws: dict[Any, Any] = {}
-    sources: dict[Any, str] = {}
-    plain: list[tuple[str, Any]] = []
-    for q, raw, tag in reversed(back):  # newest first: order is kept
-        if not tag:
-            if raw is not None and q not in channel.active_fanout_queues:
-                plain.append((q, raw))
-            continue
-        raws[tag] = raw
-        sources[tag] = q
-    if raws:
-        restore_tags(channel, list(raws), sources=sources, raws=raws)
-    for q, raw in plain:
-        try:
-            payload = loads(raw)
-            key = channel._key(q, channel._get_message_priority(payload))
-        except (ValueError, TypeError, KeyError):
-            key = channel.global_keyprefix + q + channel._rejected_suffix
-        channel.client.rpush(key, raw)
+    def resend(self, acks: list[Any], deadline: float) -> None:
+        """Send ``acks`` on fresh connections, retried until ``deadline``."""
+        commands = ack_commands(self.keys, acks)
+        error: BaseException | None = None
+        delay = 0.02
+        while (left := deadline - monotonic()) > 0:
+            # Bounded by what is left of the timeout (the channel's own
+            # connection may be dead, or have no socket timeout at all).
+            try:
+                self.link.send_fresh(commands, left)
+                return
+            except (*NET_ERRORS, rexc.InvalidResponse) as exc:
+                error = exc
+            sleep(max(min(delay, deadline - monotonic()), 0))
+            delay = min(delay * 2, 0.5)
+        logger.warning("Could not confirm %d ack(s) in time (%r); those messages are "
+                       "redelivered after visibility_timeout", len(acks), error)

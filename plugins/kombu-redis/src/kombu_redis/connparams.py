@@ -234,7 +234,7 @@ def _database_error(channel: Any, where: str, exc: BaseException) -> InvalidData
 
 def _server_databases(channel: Any) -> int | None:
     """The server's ``databases`` setting, or None if it cannot be read."""
-    conn = channel._new_connection(db=DEFAULT_DB)
+    conn = channel.new_connection(db=DEFAULT_DB)
     try:
         conn.connect()
         conn.send_command("CONFIG", "GET", "databases")

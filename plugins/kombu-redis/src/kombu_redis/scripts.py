@@ -35,6 +35,8 @@ from __future__ import annotations
 from hashlib import sha1
 from typing import Any
 
+from kombu_redis.keys import COPY_TAG_SEP
+
 __all__ = ("COPY_TAG_SEP", "POP", "REFRESH_BINDING", "RESTORE", "ROUTE", "SWEEP_BINDINGS", "UNLOCK",
            "Script")
 
@@ -53,11 +55,6 @@ class Script:
         return ["EVALSHA", self.sha, len(keys), *keys, *argv]
 
 
-#: Joins a delivery tag and a queue name into the field a delivered message
-#: is recorded under (and the delivery tag it is delivered with): one publish
-#: routed to several queues carries one tag, and kombu 5.x records under the
-#: bare tag, so each of our records has a field of its own.
-COPY_TAG_SEP = "@"
 
 #: KEYS: unacked hash, unacked index, then the queue keys, priority level
 #: major (all queues at the first step, then all at the next, ...).

@@ -12,25 +12,34 @@ script.  The same connection carries the fanout subscriptions.
 from __future__ import annotations
 
 from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 from redis import exceptions as rexc
 
-if TYPE_CHECKING:  # pragma: no cover
-    from kombu_redis.transport import Channel
+from kombu_redis.link import NET_ERRORS
 
 __all__ = ("INVALIDATE", "NET_ERRORS", "Waiter")
 
 #: The channel Redis sends tracking invalidations to.
 INVALIDATE = "__redis__:invalidate"
-NET_ERRORS = (rexc.ConnectionError, rexc.TimeoutError, OSError)
+#: The shortest time a (P)SUBSCRIBE waits for Redis to confirm it.
+MIN_REPLY_TIMEOUT = 10.0
 
 
 class Waiter:
-    """A channel's PUB/SUB connection: tracking wake-ups and fanout messages."""
+    """A channel's PUB/SUB connection: tracking wake-ups and fanout messages.
 
-    def __init__(self, channel: Channel) -> None:
-        self.channel = channel
+    ``factory(**overrides)`` makes the (unconnected) redis-py connection;
+    every message received (a fanout message, a tracking invalidation) is
+    handed to ``on_reply``; a (P)SUBSCRIBE waits for its confirmation up to
+    ``reply_timeout`` seconds (at least MIN_REPLY_TIMEOUT).
+    """
+
+    def __init__(self, factory: Callable[..., Any], on_reply: Callable[[Any], None],
+                 reply_timeout: float | None = None) -> None:
+        self.factory = factory
+        self.on_reply = on_reply
+        self.reply_timeout = max(reply_timeout or 0, MIN_REPLY_TIMEOUT)
         self.conn: Any = None
         self.sock: Any = None
         self.client_id: int | None = None
@@ -48,8 +57,7 @@ class Waiter:
         if self.connected:
             return
         self.close()
-        conn = self.conn = self.channel._new_connection(health_check_interval=0,
-                                                       socket_timeout=None)
+        conn = self.conn = self.factory(health_check_interval=0, socket_timeout=None)
         try:
             conn.connect()
             # Asked now: a subscribed connection cannot run CLIENT ID (RESP2).
@@ -89,14 +97,15 @@ class Waiter:
 
     def _command(self, *args: Any, expect: int) -> None:
         conn = self.conn
-        on_reply = self.channel._on_waiter_reply
+        on_reply = self.on_reply
         try:
             conn.send_command(*args, check_health=False)
-            deadline = monotonic() + max(self.channel.socket_timeout or 0, 10.0)
+            deadline = monotonic() + self.reply_timeout
             while expect:
                 left = deadline - monotonic()
                 if left <= 0 or not conn.can_read(left):
-                    raise rexc.TimeoutError(f"Redis did not confirm {args[0]} within 10s")
+                    raise rexc.TimeoutError(
+                        f"Redis did not confirm {args[0]} within {self.reply_timeout:g}s")
                 reply = conn.read_response()
                 if reply[0] in (b"pmessage", b"message"):
                     on_reply(reply)
@@ -123,7 +132,7 @@ class Waiter:
     def read(self) -> None:
         """Hand every reply already received to the channel."""
         conn = self.conn
-        on_reply = self.channel._on_waiter_reply
+        on_reply = self.on_reply
         try:
             while conn.can_read(0):
                 on_reply(conn.read_response())

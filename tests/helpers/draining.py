@@ -1,0 +1,28 @@
+"""Bounded draining of a kombu Connection, shared by the broker test suites."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+
+def drain_until(conn: Any, got: list[Any], n: int, timeout: float = 10.0) -> None:
+    """Drain events until ``got`` holds ``n`` items (fails after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while len(got) < n:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"received {len(got)} of {n} messages within {timeout}s"
+        try:
+            conn.drain_events(timeout=min(remaining, 1.0))
+        except socket.timeout:
+            pass
+
+
+def is_quiet(conn: Any, seconds: float = 0.3) -> bool:
+    """True if no event arrives on ``conn`` within ``seconds``."""
+    try:
+        conn.drain_events(timeout=seconds)
+    except socket.timeout:
+        return True
+    return False
