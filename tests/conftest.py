@@ -12,8 +12,9 @@ from typing import Callable
 
 import pytest
 
-# The conformance suite ships in the kombu package; rewrite its asserts so
-# failures show the values compared.
+# The conformance kit ships in the kombu package as a pytest plugin, which
+# registers assertion rewriting for it (failures show the values compared).
+pytest_plugins = ["kombu.testing.pytest_plugin"]
 pytest.register_assert_rewrite("kombu.testing")
 
 from helpers import require, transport_params, unique_name  # noqa: E402

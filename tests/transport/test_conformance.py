@@ -1,21 +1,20 @@
-"""Every transport of the workspace runs kombu's conformance suite.
+"""Every transport of the workspace runs kombu's conformance kit.
 
 ``transport_url`` is parametrized over the transports in
-tests/helpers/transports.py, so this module runs the public suite
-(:mod:`kombu.testing.transport_suite`) exactly as a third-party transport
-would, overriding ``transport_capabilities`` where a transport differs.
+tests/helpers/transports.py, so this module runs the public kit
+(:mod:`kombu.testing.suite`, loaded as a plugin by tests/conftest.py)
+exactly as a third-party transport would, with each transport's declared
+:class:`~kombu.testing.Requirements`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from helpers.transports import capabilities_for
-from kombu.testing.transport_suite import *  # noqa: F403
-from kombu.testing.transport_suite import DEFAULT_CAPABILITIES
+from helpers.transports import requirements_for
+from kombu.testing import Requirements
+from kombu.testing.suite import *  # noqa: F403
 
 
 @pytest.fixture
-def transport_capabilities(transport_url: str) -> dict[str, Any]:
-    return {**DEFAULT_CAPABILITIES, **capabilities_for(transport_url)}
+def transport_requirements(transport_url: str) -> Requirements:
+    return requirements_for(transport_url)

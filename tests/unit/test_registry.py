@@ -222,8 +222,102 @@ def test_an_alias_of_a_broken_plugin_names_the_failed_plugin(tmp_path: Path) -> 
         except KeyError as exc:
             print(exc)
     """))
-    assert "Did you mean 'zz'?" in out
-    assert "'zz' (kombu-zz 1.0)" in out and "no_such_driver_module" in out
+    # The broken name is no suggestion (it would fail too): the message says
+    # the name may come from it, and why it failed.
+    assert "Did you mean" not in out
+    assert "It may come from plugin 'zz' (kombu-zz 1.0)" in out
+    assert "no_such_driver_module" in out
+
+
+def _broken(name: str) -> Dist:
+    return Dist(f"kombu-{name}", "1.0", {name: f"kombu_{name}.plugin"}, {
+        f"kombu_{name}.plugin": "import no_such_driver_module\n"})
+
+
+def test_a_typo_names_only_the_broken_plugins_close_to_it(tmp_path: Path) -> None:
+    dists = [MEMORY, _broken("sqlite"), _broken("alpha"), _broken("beta")]
+    out = ok(run(tmp_path, dists, """
+        from kombu.transport import get_transport_cls
+        try:
+            get_transport_cls("sqllite")
+        except KeyError as exc:
+            print(exc)
+    """))
+    assert "It may come from plugin 'sqlite' (kombu-sqlite 1.0)" in out
+    assert "'alpha'" not in out and "'beta'" not in out
+    assert "2 other plugins failed to load; kombu.transport.registry.plugin_info() lists them." \
+        in out
+    assert ".." not in out
+
+
+def test_one_register_with_a_bad_api_fails_only_that_transport(tmp_path: Path) -> None:
+    mixed = Dist("kombu-mixed", "1.0", {"mixed": "kombu_mixed.plugin"}, {
+        "kombu_mixed.plugin": textwrap.dedent("""
+            import kombu
+
+            @kombu.hookimpl
+            def kombu_register_transports(register):
+                register("good1", "kombu_mixed.t:Transport", aliases=("g1",))
+                register("future", "kombu_mixed.t:Transport", aliases=("fut",), api=(2, 0))
+                register("good2", "kombu_mixed.t:Transport")
+        """),
+        "kombu_mixed.t": VIRTUAL_TRANSPORT % {"name": "mixed"},
+    })
+    out = ok(run(tmp_path, [MEMORY, mixed], """
+        import json
+        from kombu import Connection
+        from kombu.exceptions import TransportLoadError
+        from kombu.transport import get_transport_cls, registry
+        errors = {}
+        for name in ("future", "fut"):
+            try:
+                get_transport_cls(name)
+            except TransportLoadError as exc:
+                errors[name] = str(exc)
+        names = [get_transport_cls(n).__name__ for n in ("good1", "g1", "good2")]
+        with Connection("good2://") as conn:
+            q = conn.SimpleQueue("q")
+            q.put("ok")
+            body = q.get(timeout=1).payload
+        row = [r for r in registry.plugin_info() if r["plugin"] == "mixed"][0]
+        print(json.dumps([errors, names, body, sorted(row["transports"]),
+                          sorted(row["failed"])]))
+    """))
+    errors, names, body, transports, failed = json.loads(out)
+    assert names == ["Transport"] * 3 and body == "ok"
+    assert transports == ["g1", "good1", "good2"] and failed == ["fut", "future"]
+    for message in errors.values():
+        assert "transport 'future' of plugin 'mixed'" in message
+        assert "API 2.0" in message and "agree:" not in message
+        assert "agree. Other transports are unaffected" in message
+        assert "good1" not in message and "good2" not in message
+        assert ".." not in message
+
+
+def test_a_bad_transport_name_fails_at_construction_like_its_url(tmp_path: Path) -> None:
+    out = ok(run(tmp_path, [MEMORY, _broken("sqlite")], """
+        import json
+        from kombu import Connection
+        out = []
+        for args in ({"transport": "sqllite"}, {"hostname": "sqllite://"},
+                     {"transport": "sqlite"}, {"hostname": "sqlite://"}):
+            try:
+                conn = Connection(**args)
+            except Exception as exc:
+                out.append([type(exc).__name__, str(exc)])
+            else:
+                out.append(["constructed", repr(conn)])
+        conn = Connection(transport="memory")          # a good name is unchanged
+        out.append(["constructed", repr(conn)])
+        conn = Connection(transport="no.such:Thing")   # a path is imported on use
+        out.append(["constructed", str(conn.transport_cls)])
+        print(json.dumps(out))
+    """))
+    (k1, m1), (k2, m2), (k3, m3), (k4, m4), (k5, m5), (k6, m6) = json.loads(out)
+    assert k1 == k2 == "UnknownTransport" and m1 == m2
+    assert k3 == k4 == "TransportLoadError" and m3 == m4
+    assert k5 == "constructed" and "memory://" in m5
+    assert k6 == "constructed" and m6 == "no.such:Thing"
 
 
 PARSING_PLUGIN = textwrap.dedent("""

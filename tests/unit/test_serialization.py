@@ -359,6 +359,24 @@ class TestRegister:
         with pytest.raises(SerializerNotInstalled, match="No encoder/decoder installed for nope"):
             unregister("nope")
 
+    def test_unregister_nonexisting_is_serializer_not_installed(self) -> None:
+        # kombu's own tests catch SerializerNotInstalled here; it must not be
+        # a bare KeyError that only looks like one.
+        with pytest.raises(SerializerNotInstalled, match="nonexisting"):
+            unregister("nonexisting")
+
+    def test_prepare_accept_content_unknown_name(self) -> None:
+        with pytest.raises(SerializerNotInstalled, match="bad_serializer"):
+            prepare_accept_content(["bad_serializer"])
+
+    def test_prepare_accept_content_unknown_name_with_odd_names_registered(self) -> None:
+        # A mapping holding a None name (a serializer registered without a
+        # name) still gives SerializerNotInstalled, not a TypeError from
+        # sorting the names for the message.
+        names = {"json": "application/json", None: "application/x-none"}
+        with pytest.raises(SerializerNotInstalled, match="None, json"):
+            prepare_accept_content(["bad_serializer"], names)  # type: ignore[arg-type]
+
     def test_decoder_only(self) -> None:
         register("rev", None, lambda s: s[::-1], "application/x-rev")
         assert loads("abc", "application/x-rev", "utf-8") == "cba"

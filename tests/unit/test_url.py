@@ -184,6 +184,31 @@ def test_parse_ssl_cert_reqs_none_and_unknown() -> None:
         parse_ssl_cert_reqs("sometimes")
 
 
+@pytest.mark.parametrize("url", [
+    "amqps://h//?ssl_cert_reqs=sometimes", "rediss://h:6380/0?ssl_cert_reqs=bogus",
+])
+def test_bad_ssl_cert_reqs_is_the_key_error_kombu_raises(url: str) -> None:
+    # kombu raises KeyError; code written for it catches that.  The message
+    # still says what to write instead.
+    with pytest.raises(KeyError) as info:
+        parse_url(url)
+    assert isinstance(info.value, ValueError)
+    assert "use 'required', 'optional' or 'none'" in str(info.value)
+    assert str(info.value).startswith("ssl_cert_reqs=")  # not KeyError's repr quoting
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("required", ssl.CERT_REQUIRED), ("optional", ssl.CERT_OPTIONAL), ("none", ssl.CERT_NONE),
+    ("CERT_REQUIRED", ssl.CERT_REQUIRED), ("CERT_OPTIONAL", ssl.CERT_OPTIONAL),
+    ("CERT_NONE", ssl.CERT_NONE),
+])
+@pytest.mark.parametrize("scheme", ["amqps://h//", "rediss://h:6380/0", "redis://h/1"])
+def test_parse_url_every_documented_cert_reqs(scheme: str, text: str, expected: int) -> None:
+    parts = parse_url(f"{scheme}?ssl_cert_reqs={text}&ssl_ca_certs=%2Fca.pem")
+    assert parts["ssl"] == {"ssl_cert_reqs": expected, "ssl_ca_certs": "/ca.pem"}
+    assert parts["ssl"]["ssl_cert_reqs"] is expected
+
+
 # -- url_to_parts -------------------------------------------------------------
 def test_url_to_parts() -> None:
     parts = url_to_parts("amqp://u:p@h:1/v?x=1")

@@ -19,6 +19,7 @@ from kombu.entity import Exchange, Queue
 from kombu.exceptions import ChannelError, RecoverableConnectionError
 from kombu.log import get_logger
 from kombu.serialization import registry as serializers
+from kombu.utils.compat import get_gevent_concurrent_error  # noqa: F401 - kombu 5.x's path
 from kombu.utils.uuid import uuid
 
 if TYPE_CHECKING:  # pragma: no cover

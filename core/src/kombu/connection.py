@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from kombu.simple import SimpleBuffer, SimpleQueue
     from kombu.transport.base import Management, Transport
 
-__all__ = ("BrokerConnection", "ChannelPool", "Connection", "ConnectionPool",
+__all__ = ("BrokerConnection", "ChannelPool", "Connection", "ConnectionPool", "PooledConnection",
            "failover_strategies", "maybe_channel", "is_connection")
 
 logger = get_logger(__name__)
@@ -69,6 +69,9 @@ def shufflecycle(hosts: Sequence[str]) -> Iterator[str]:
     random.shuffle(rest)
     return cycle(hosts[:1] + rest)
 
+
+#: Transport names written as another name in URLs (``as_uri``), as in kombu.
+resolve_aliases = {"pyamqp": "amqp", "librabbitmq": "amqp"}
 
 failover_strategies: dict[str, Callable[[Sequence[str]], Iterator[str]]] = {
     "round-robin": cycle,
@@ -219,8 +222,7 @@ class Connection:
     _logger = False
 
     failover_strategies = failover_strategies
-    #: kombu's: transport names that are other names' aliases.
-    resolve_aliases = {"pyamqp": "amqp", "librabbitmq": "amqp"}
+    resolve_aliases = resolve_aliases
 
     def __init__(self, hostname: str | Sequence[str] | None = "localhost",
                  userid: str | None = None, password: str | None = None,
@@ -325,6 +327,7 @@ class Connection:
                      virtual_host: str | None, port: int | None, insist: bool, ssl: Any,
                      transport: Any, connect_timeout: float, login_method: str | None,
                      heartbeat: float, **extra: Any) -> None:
+        registry.check(transport)  # a bad name fails here, as its URL form does
         transport = transport or "amqp"
         hooks = registry.hooks_for(transport)
         if hooks is not None:
@@ -757,7 +760,15 @@ class Connection:
     def __enter__(self) -> Connection:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: Any) -> None:
+        """Release the connection; a pooled one whose block raised goes back
+        closed, and its next user gets a fresh connection (as kombu 5.7)."""
+        pool = self._pool
+        if pool is not None:
+            from kombu.resource import exit_pooled
+
+            if exit_pooled(self, pool, exc_type is not None):
+                return
         self.release()
 
     # -- factories -----------------------------------------------------------
@@ -875,6 +886,7 @@ class Connection:
         transport = info["transport"]
         scheme = transport if isinstance(transport, str) else getattr(
             transport, "driver_type", transport.__name__.lower())
+        scheme = self.resolve_aliases.get(scheme, scheme)  # pyamqp:// prints amqp://, as kombu
         vhost = info["virtual_host"]
         return as_url(scheme, hostname, info["port"], info["userid"], info["password"],
                       quote(vhost) if vhost else vhost,
@@ -1032,8 +1044,43 @@ def is_connection(obj: Any) -> bool:
     return isinstance(obj, Connection)
 
 
+class _PooledConnectionType(type):
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return type.__instancecheck__(cls, obj) or (
+            isinstance(obj, Connection) and obj._pool is not None)
+
+
+class PooledConnection(Connection, metaclass=_PooledConnectionType):
+    """A connection lent by a :class:`~kombu.resource.ConnectionPool`.
+
+    Pools hand out clones of their connection (of its class); every
+    connection a pool lent out is an instance of this class, so
+    ``isinstance(conn, PooledConnection)`` tells pooled connections apart as
+    in kombu 5.x.  A ``with`` block on one that raises gives it back closed.
+    ``PooledConnection(pool, **kwargs)`` makes one by hand.
+    """
+
+    def __init__(self, pool: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pool = pool
+
+
+#: Helpers kombu 5.x's connection module imports, by name: their home module.
+_HELPERS = {
+    "HashedSeq": "kombu.utils.collections", "cached_property": "kombu.utils.objects",
+    "dictfilter": "kombu.utils.functional", "lazy": "kombu.utils.functional",
+    "retry_over_time": "kombu.utils.functional", "ssl_available": "kombu.utils.url",
+    "supports_librabbitmq": "kombu.transport",
+}
+
+
 def __getattr__(name: str) -> Any:
-    if name in ("ConnectionPool", "ChannelPool"):
+    home = _HELPERS.get(name)
+    if home is not None:
+        import importlib
+
+        return getattr(importlib.import_module(home), name)
+    if name in ("ConnectionPool", "ChannelPool", "Resource"):
         from kombu import resource
 
         return getattr(resource, name)

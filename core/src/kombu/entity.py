@@ -456,6 +456,8 @@ class Queue(MaybeChannelBound):
             m2p = getattr(channel, "message_to_python", None)
             if m2p is not None:
                 message = m2p(message)
+            if no_ack:
+                message._no_ack = True
             if message.errors:
                 message._reraise_error()
             message.accept = prepare_accept_content(accept)

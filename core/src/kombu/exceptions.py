@@ -39,6 +39,7 @@ from typing import Any, NoReturn
 
 __all__ = (
     "AccessRefused",
+    "BatchPublishError",
     "ChannelError",
     "ChannelLimitExceeded",
     "ConnectionError",
@@ -98,6 +99,13 @@ class DecodeError(SerializationError):
 
 class NotBoundError(KombuError):
     """Trying to call a channel-dependent method on an unbound entity."""
+
+
+class BatchPublishError(KombuError):
+    """A batch of messages failed to publish, and which ones arrived is unknown.
+
+    Defined for code that catches it; the core's Producer has no batch API.
+    """
 
 
 class MessageStateError(KombuError):

@@ -18,6 +18,9 @@ ACK_STATES = frozenset({"ACK", "REJECTED", "REQUEUED"})
 
 _NOT_DECODED: Any = object()
 
+#: Whether this is PyPy (kombu 5.x's flag).
+IS_PYPY = hasattr(sys, "pypy_version_info")
+
 
 class Message:
     """A received message.
@@ -43,6 +46,11 @@ class Message:
     """
 
     MessageStateError = MessageStateError
+
+    #: Set on messages delivered without acknowledgement (a ``no_ack``
+    #: consumer or ``basic_get(no_ack=True)``): ack, reject and requeue do
+    #: nothing for them, since the broker has already forgotten them.
+    _no_ack = False
 
     __slots__ = (
         "_state", "channel", "delivery_tag", "content_type", "content_encoding",
@@ -112,22 +120,30 @@ class Message:
     def ack(self, multiple: bool = False) -> None:
         """Acknowledge the message: the broker forgets it.
 
-        Does nothing for messages of ``no_ack`` consumers.
+        Does nothing for a message delivered without acknowledgement (to a
+        ``no_ack`` consumer, or fetched with ``no_ack=True``).
 
         :raises MessageStateError: already acknowledged, rejected or requeued.
         """
         channel = self.channel
         if channel is None:
             raise self._no_channel()
-        no_ack_consumers = channel.no_ack_consumers
-        if no_ack_consumers:
-            tag = self.delivery_info.get("consumer_tag")
-            if tag is not None and tag in no_ack_consumers:
-                return
+        if self._delivered_without_ack(channel):
+            return
         if self._state in ACK_STATES:
             raise self._already_acknowledged()
         channel.basic_ack(self.delivery_tag, multiple=multiple)
         self._state = "ACK"
+
+    def _delivered_without_ack(self, channel: Any) -> bool:
+        if self._no_ack:
+            return True
+        no_ack_consumers = getattr(channel, "no_ack_consumers", None)
+        if no_ack_consumers:
+            tag = self.delivery_info.get("consumer_tag")
+            if tag is not None and tag in no_ack_consumers:
+                return True
+        return False
 
     def ack_log_error(self, logger: Any, errors: tuple[type[BaseException], ...],
                       multiple: bool = False) -> None:
@@ -149,17 +165,27 @@ class Message:
     def reject(self, requeue: bool = False) -> None:
         """Reject the message: dropped (or dead-lettered), or put back if ``requeue``.
 
+        Does nothing for a message delivered without acknowledgement.
+
         :raises MessageStateError: already acknowledged, rejected or requeued.
         """
-        self._check_state().basic_reject(self.delivery_tag, requeue=requeue)
+        channel = self._check_state()
+        if self._delivered_without_ack(channel):
+            return
+        channel.basic_reject(self.delivery_tag, requeue=requeue)
         self._state = "REJECTED"
 
     def requeue(self) -> None:
         """Reject the message and put it back in its queue for redelivery.
 
+        Does nothing for a message delivered without acknowledgement.
+
         :raises MessageStateError: already acknowledged, rejected or requeued.
         """
-        self._check_state().basic_reject(self.delivery_tag, requeue=True)
+        channel = self._check_state()
+        if self._delivered_without_ack(channel):
+            return
+        channel.basic_reject(self.delivery_tag, requeue=True)
         self._state = "REQUEUED"
 
     def decode(self) -> Any:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from kombu.common import ALREADY_DECLARED, _declare_once, _maybe_declare, maybe_declare
 from kombu.compression import compress
-from kombu.connection import is_connection, maybe_channel
+from kombu.connection import PooledConnection, is_connection, maybe_channel  # noqa: F401
 from kombu.entity import Exchange, Queue, maybe_delivery_mode
 from kombu.exceptions import ContentDisallowed, NotBoundError
 from kombu.message import Message
@@ -338,6 +338,7 @@ class Consumer:
         self.on_message = on_message
         self.tag_prefix = tag_prefix
         self._active_tags: dict[str, str] = {}
+        self._no_ack_tags: set[str] = set()
         if auto_declare is not None:
             self.auto_declare = auto_declare
         if on_decode_error is not None:
@@ -485,6 +486,8 @@ class Consumer:
         tag = self._active_tags.get(queue.name)
         if tag is None:
             tag = self._add_tag(queue, consumer_tag)
+            if no_ack:
+                self._no_ack_tags.add(tag)
             queue.consume(tag, self._receive_callback, no_ack=no_ack, nowait=nowait)
         return tag
 
@@ -501,6 +504,9 @@ class Consumer:
                 m2p = getattr(self.channel, "message_to_python", None)
                 if m2p is not None:
                     message = m2p(message)
+            if self._no_ack_tags and message.delivery_info.get(
+                    "consumer_tag") in self._no_ack_tags:
+                message._no_ack = True
             accept = self.accept
             if accept is not None:
                 message.accept = accept

@@ -318,3 +318,6 @@ def reset(*args: Any, **kwargs: Any) -> None:
             logger.warning("Could not collect the resources of %r", pool, exc_info=True)
     for group in _groups:
         group.clear()
+
+#: kombu 5.x's path of the Producer class.
+Producer = _Producer

@@ -52,7 +52,7 @@ from kombu.utils.functional import lazy
 if TYPE_CHECKING:
     from kombu.connection import Connection
 
-__all__ = ("ChannelPool", "ConnectionPool", "Resource")
+__all__ = ("ChannelPool", "ConnectionPool", "Resource", "exit_pooled")
 
 logger = get_logger(__name__)
 
@@ -543,6 +543,24 @@ class ConnectionPool(Resource):
             yield connection, connection.default_channel
 
 
+def exit_pooled(resource: Any, pool: Any, failed: bool) -> bool:
+    """Leave a ``with`` block on ``resource``, if ``pool`` lent it out.
+
+    The rule of every pool: a block that raised gives the resource back
+    closed (the pool replaces it; the next user gets a new one, connected on
+    first use), since what failed may have left it unusable (a dead channel,
+    a half-read reply); a block that did not raise gives it back as it is.
+    Returns False, doing nothing, when ``resource`` is not in use from ``pool``.
+    """
+    if pool is None or not isinstance(pool, Resource) or resource not in pool._dirty:
+        return False
+    if failed:
+        pool.replace(resource)
+    else:
+        pool.release(resource)
+    return True
+
+
 class ChannelPool(Resource):
     """A pool of channels of ``connection``, each created on first use.
 
@@ -559,3 +577,10 @@ class ChannelPool(Resource):
 
     def new(self) -> Any:
         return lazy(self.connection.channel)
+
+    def _adopt(self, resource: Any) -> None:
+        super()._adopt(resource)
+        try:  # lets ``with channel:`` give the channel back (exit_pooled)
+            resource._channel_pool = self
+        except AttributeError:
+            pass

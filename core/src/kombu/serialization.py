@@ -82,6 +82,13 @@ pickle_load = pickle.load
 codec = namedtuple("codec", ("content_type", "content_encoding", "encoder"))
 
 _NOTSET: Any = object()
+#: kombu 5.x's name of the "argument not given" marker.
+NOTSET = _NOTSET
+
+
+def _listing(names: Iterable[Any]) -> str:
+    """``names`` sorted and comma-separated, for error messages (any type of name)."""
+    return ", ".join(sorted(map(str, names)))
 
 
 def pickle_loads(s: bytes, load: Callable[[Any], Any] = pickle_load) -> Any:
@@ -148,7 +155,7 @@ class SerializerRegistry:
         except KeyError:
             raise SerializerNotInstalled(
                 f"No encoder/decoder installed for {name}: registered serializers "
-                f"are {', '.join(sorted(self.name_to_type))}"
+                f"are {_listing(self.name_to_type)}"
             ) from None
         self._decoders.pop(content_type, None)
         self._encoders.pop(name, None)
@@ -197,7 +204,7 @@ class SerializerRegistry:
             return self._get_codec(name)
         raise SerializerNotInstalled(
             f"No encoder installed for {name}: available serializers are "
-            f"{', '.join(sorted(self._encoders))}"
+            f"{_listing(self._encoders)}"
         )
 
     def _load_entrypoints(self) -> bool:
@@ -489,7 +496,21 @@ def prepare_accept_content(
         if content_type is None:
             raise SerializerNotInstalled(
                 f"No encoder/decoder installed for {name}: registered serializers are "
-                f"{', '.join(sorted(name_to_type))}"
+                f"{_listing(name_to_type)}"
             )
         result.add(content_type)
     return result
+
+
+#: Helpers kombu 5.x's serialization module imports, by name: their home module.
+_HELPERS = {"bytes_to_str": "kombu.utils.encoding", "entrypoints": "kombu.utils.compat",
+            "reraise": "kombu.exceptions"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HELPERS.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(home), name)

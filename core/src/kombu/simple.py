@@ -109,6 +109,8 @@ class SimpleBase:
             m2p = getattr(channel, "message_to_python", None)
             if m2p is not None:
                 message = m2p(message)
+            if self.no_ack:
+                message._no_ack = True
             if message.errors:
                 message._reraise_error()
             message.accept = self.consumer.accept

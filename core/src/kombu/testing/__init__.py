@@ -1,17 +1,28 @@
-"""Tools for testing transports: the conformance suite.
+"""The transport conformance kit: one behavioural suite for every transport.
 
-Every transport, ours and third parties', runs the same behavioural suite.
-In the transport's own tests::
+In the root ``conftest.py`` of the transport's tests::
 
-    # tests/test_conformance.py
+    pytest_plugins = ["kombu.testing.pytest_plugin"]
+
+and in a test module::
+
     import pytest
-    from kombu.testing.transport_suite import *  # noqa: F401,F403
+    from kombu.testing import Requirements
+    from kombu.testing.suite import *  # noqa: F401,F403
 
     @pytest.fixture
     def transport_url():
         return "mytransport://localhost/"
 
-Optionally override ``transport_capabilities`` to switch off what the
-transport does not do (see :data:`~kombu.testing.transport_suite.DEFAULT_CAPABILITIES`);
-exchange types are taken from the transport's ``implements``.
+    @pytest.fixture
+    def transport_requirements():
+        return Requirements.lacking(multiprocess="the store lives in one process")
+
+Each capability the transport does not declare skips its tests, and the
+skip names the capability and the reason (see :data:`CAPABILITIES`).
+Install with ``pip install "kombu-core[testing]"``.
 """
+
+from kombu.testing.requirements import CAPABILITIES, Requirements
+
+__all__ = ("CAPABILITIES", "Requirements")

@@ -113,15 +113,33 @@ class Registration:
 
 
 class _Failure:
-    __slots__ = ("plugin", "dist", "version", "error", "reason")
+    """A plugin, or one transport of it (``names``), that could not be registered."""
+
+    __slots__ = ("plugin", "dist", "version", "error", "reason", "names")
 
     def __init__(self, plugin: str, dist: str | None, version: str | None,
-                 error: BaseException, reason: str) -> None:
+                 error: BaseException, reason: str, names: tuple[str, ...] = ()) -> None:
         self.plugin = plugin
         self.dist = dist
         self.version = version
         self.error = error
         self.reason = reason
+        self.names = names
+
+    @property
+    def who(self) -> str:
+        dist = f"{self.dist} {self.version or ''}".rstrip() if self.dist else "no distribution"
+        return f"plugin {self.plugin!r} ({dist})"
+
+    @property
+    def cause(self) -> str:
+        """The error as the end of a sentence (no doubled full stop)."""
+        return f"{type(self.error).__name__}: {_clause(self.error)}"
+
+
+def _clause(error: BaseException) -> str:
+    """``str(error)`` without its closing full stop, to embed in a sentence."""
+    return str(error).rstrip().rstrip(".")
 
 
 def _describe(target: Target) -> str:
@@ -276,11 +294,19 @@ class TransportRegistry:
             self._fail(ep.name, dist, version, exc, f"could not be imported ({ep.value})")
             return
         records: list[Registration] = []
+        rejected: list[tuple[tuple[str, ...], Exception]] = []
 
         def register(name: str, target: Target, aliases: Iterable[str] = (),
                      api: Iterable[int] = (1, 0)) -> None:
-            who = f"plugin {ep.name!r} ({dist} {version})"
-            records.append(Registration(name, target, tuple(aliases), _check_api(api, who),
+            names = (name, *aliases)
+            try:
+                checked = _check_api(api, f"transport {name!r} of plugin {ep.name!r} "
+                                          f"({dist} {version})")
+            except ValueError as exc:
+                # Only this transport fails; the plugin's others still register.
+                rejected.append((names, exc))
+                return
+            records.append(Registration(name, target, names[1:], checked,
                                         plugin=ep.name, dist=dist, version=version))
 
         for impl in self._pm.hook.kombu_register_transports.get_hookimpls():
@@ -294,6 +320,11 @@ class TransportRegistry:
                 return
         if dist:
             self._dists[dist] = version
+        for names, api_error in rejected:
+            failure = _Failure(ep.name, dist, version, api_error, "registered it for another "
+                               "transport API", names=names)
+            for key in names:
+                self._failures.setdefault(key, failure)
         for reg in records:
             for key in (reg.name, *reg.aliases):
                 self._claim(key, reg)
@@ -363,6 +394,22 @@ class TransportRegistry:
             reg = self._plugins.get(name)
         return reg
 
+    def check(self, transport: Any) -> None:
+        """Raise what :meth:`resolve` would for a name that cannot resolve.
+
+        The transport is not imported: a ``'module:Class'`` path and a name
+        that resolves pass, so ``Connection(transport=name)`` fails when it
+        is made, as ``Connection('name://')`` does, not at first use.
+        """
+        from kombu.transport import TRANSPORT_ALIASES
+
+        if not isinstance(transport, str) or ":" in transport or "." in transport:
+            return
+        if transport in TRANSPORT_ALIASES or transport in self._cache:
+            return
+        if self.registration(transport) is None:
+            raise self._missing(transport)
+
     def resolve(self, transport: Any) -> type:
         """Return the transport class for a name, path, class or factory."""
         try:
@@ -408,12 +455,10 @@ class TransportRegistry:
     def _missing(self, name: str) -> Exception:
         failure = self._failures.get(name)
         if failure is not None:
-            who = f"{failure.dist} {failure.version}" if failure.dist else failure.plugin
             err = TransportLoadError(
-                f"Transport {name!r} is provided by plugin {failure.plugin!r} "
-                f"({who}), which {failure.reason}: {type(failure.error).__name__}: "
-                f"{failure.error}. Other transports are unaffected; reinstall or "
-                f"upgrade {failure.dist or failure.plugin}, or block it with "
+                f"Transport {name!r} is provided by {failure.who}, which {failure.reason}: "
+                f"{failure.cause}. Other transports are unaffected; reinstall or upgrade "
+                f"{failure.dist or failure.plugin}, or block it with "
                 f"{ENV_BLOCKED}={failure.dist or failure.plugin}."
             )
             err.__cause__ = failure.error
@@ -441,16 +486,21 @@ class TransportRegistry:
             )
         import difflib
 
-        failed = {f.plugin: f for f in self._failures.values()}
-        close = difflib.get_close_matches(name, sorted({*installed, *SHIPPED, *failed}),
-                                          n=3, cutoff=0.6)
+        # Suggest only names that work; a broken plugin whose name is close
+        # is named with its error instead (its aliases are unknown, so the
+        # name asked for may be one of them).
+        broken = {f.plugin: f for f in self._failures.values() if not f.names}
+        close = difflib.get_close_matches(name, sorted({*installed, *SHIPPED}), n=3, cutoff=0.6)
         suggestion = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-        if failed:
-            hint += (" These plugins failed to load, so the names they register are "
-                     "unknown: " + "; ".join(
-                         f"{plugin!r} ({f.dist or 'no distribution'} {f.version or ''}".rstrip()
-                         + f"), which {f.reason}: {type(f.error).__name__}: {f.error}"
-                         for plugin, f in sorted(failed.items())) + ".")
+        near = difflib.get_close_matches(name, sorted(broken), n=3, cutoff=0.6)
+        if near:
+            hint += " " + " ".join(
+                f"It may come from {broken[p].who}, which {broken[p].reason}: "
+                f"{broken[p].cause}." for p in near)
+        others = sorted(set(broken) - set(near))
+        if others:
+            hint += (f" {len(others)} other plugin{'s' if len(others) > 1 else ''} failed to "
+                     "load; kombu.transport.registry.plugin_info() lists them.")
         if name in KOMBU5_ONLY:
             return UnknownTransport(
                 f"No such transport: {name!r}. kombu 5.x bundles a {name!r} transport; "
@@ -484,11 +534,16 @@ class TransportRegistry:
                 "plugin": reg.plugin, "dist": reg.dist, "version": reg.version,
                 "transports": [], "error": None})
             row["transports"].append(key)
-        for plugin, failure in self._failures.items():
-            if plugin == failure.plugin:
-                rows[plugin] = {"plugin": plugin, "dist": failure.dist,
-                                "version": failure.version, "transports": [],
-                                "error": f"{type(failure.error).__name__}: {failure.error}"}
+        for key, failure in self._failures.items():
+            if failure.names:
+                row = rows.setdefault(failure.plugin, {
+                    "plugin": failure.plugin, "dist": failure.dist,
+                    "version": failure.version, "transports": [], "error": None})
+                row.setdefault("failed", {})[key] = failure.cause
+            elif key == failure.plugin:
+                rows[key] = {"plugin": key, "dist": failure.dist,
+                             "version": failure.version, "transports": [],
+                             "error": f"{type(failure.error).__name__}: {failure.error}"}
         return list(rows.values())
 
 

@@ -157,3 +157,26 @@ def register_after_fork(obj: T, func: Callable[[T], Any]) -> None:
             os.register_at_fork(after_in_child=_run_after_forkers)
             _after_fork_installed = True
         _after_fork_registry[(next(_after_fork_counter), id(obj), func)] = obj
+
+
+def get_gevent_concurrent_error() -> type[BaseException] | None:
+    """gevent's ``ConcurrentObjectUseError`` when gevent is loaded, else None.
+
+    Looked up on each call, so that gevent imported (and monkey-patched)
+    after kombu is still seen; gevent is never imported here.
+    """
+    if "gevent" not in sys.modules:
+        return None
+    try:
+        from gevent.exceptions import ConcurrentObjectUseError  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    return ConcurrentObjectUseError  # type: ignore[no-any-return]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "reraise":  # kombu 5.x imports it here too
+        from kombu.exceptions import reraise
+
+        return reraise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -64,3 +64,11 @@ def qualname(obj: Any) -> str:
     name: str = obj.__qualname__
     module = getattr(obj, "__module__", None)
     return f"{module}.{name}" if module and module != "builtins" else name
+
+
+def __getattr__(name: str) -> Any:
+    if name == "reraise":  # kombu 5.x imports it here too
+        from kombu.exceptions import reraise
+
+        return reraise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

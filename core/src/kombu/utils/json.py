@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 __all__ = ("JSONEncoder", "dumps", "loads", "object_hook", "register_type")
 
 T = TypeVar("T")
+EncodedT = TypeVar("EncodedT")
 EncoderT = Callable[[Any], Any]
 DecoderT = Callable[[Any], Any]
 
@@ -216,3 +217,11 @@ register_type(
     lambda o: {"hex": o.hex, "version": o.version},
     lambda o: uuid.UUID(**o),
 )
+
+
+def __getattr__(name: str) -> Any:
+    # ``textual_types``: kombu 5.x's tuple of classes encoded as text
+    # (Django's lazy strings, when Django is loaded).
+    if name == "textual_types":
+        return _lazy_text_types()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,9 +17,10 @@ import re
 from collections.abc import Mapping
 from string import ascii_letters, digits, hexdigits
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlparse
 
 __all__ = (
+    "InvalidCertReqs",
     "as_url",
     "mask_password",
     "maybe_sanitize_url",
@@ -27,6 +28,7 @@ __all__ = (
     "parse_url",
     "sanitize_url",
     "url_to_parts",
+    "urlparse",
     "urlparts",
 )
 
@@ -132,13 +134,39 @@ def url_to_parts(url: str) -> urlparts:
     )
 
 
+class InvalidCertReqs(KeyError, ValueError):
+    """An ``ssl_cert_reqs`` value that names no certificate requirement.
+
+    A :exc:`KeyError`, as kombu raises, and a :exc:`ValueError`; its message
+    lists the accepted values.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+#: kombu 5.x's name of :func:`url_to_parts` (Celery imports it).
+_parse_url = url_to_parts
+
+
+def __getattr__(name: str) -> Any:
+    # ``ssl_available``: kombu 5.x's flag for "ssl can be imported", found
+    # without importing ssl (which URLs without TLS never need).
+    if name == "ssl_available":
+        from importlib.util import find_spec
+
+        return find_spec("_ssl") is not None
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def parse_ssl_cert_reqs(query_value: str | None) -> int | None:
     """The :mod:`ssl` ``CERT_*`` constant that ``query_value`` names.
 
     Accepts ``required``, ``optional`` and ``none`` or the constant names
-    (``CERT_REQUIRED``, ...), in any case; ``None`` gives ``None``.  Unlike
-    kombu, which raises :exc:`KeyError`, an unknown value raises
-    :exc:`ValueError` listing the accepted ones.
+    (``CERT_REQUIRED``, ...), as kombu does, and also in any other case;
+    ``None`` gives ``None``.  An unknown value raises
+    :exc:`InvalidCertReqs` (a :exc:`KeyError`, as in kombu, and a
+    :exc:`ValueError`) listing the accepted ones.
     """
     if query_value is None:
         return None
@@ -148,8 +176,9 @@ def parse_ssl_cert_reqs(query_value: str | None) -> int | None:
     if not name.startswith("CERT_"):
         name = "CERT_" + name
     if name not in ("CERT_REQUIRED", "CERT_OPTIONAL", "CERT_NONE"):
-        raise ValueError(f"ssl_cert_reqs={query_value!r} is not a certificate requirement: "
-                         f"use 'required', 'optional' or 'none'")
+        raise InvalidCertReqs(f"ssl_cert_reqs={query_value!r} is not a certificate "
+                              f"requirement: use 'required', 'optional' or 'none' "
+                              f"(or CERT_REQUIRED, CERT_OPTIONAL, CERT_NONE)")
     return ssl.VerifyMode[name]
 
 
@@ -257,12 +286,30 @@ def as_url(scheme: str, host: str | None = None, port: int | None = None,
     return "".join(parts)
 
 
+def _alternates(url: str) -> list[str] | None:
+    """The URLs of a ``;``-joined failover list, or None if ``url`` is not one.
+
+    Every part must look like a URL; otherwise the ``;`` may be part of a
+    password, and ``url`` is taken as one URL.
+    """
+    if ";" not in url:
+        return None
+    parts = [part.strip() for part in url.split(";")]
+    if len(parts) < 2 or not all("://" in part for part in parts):
+        return None
+    return parts
+
+
 def sanitize_url(url: str, mask: str = "**") -> str:
     """``url`` with its password replaced by ``mask``.
 
     As in kombu the query is dropped (it may hold credentials too); the
-    virtual host is re-quoted so that the result is a valid URL.
+    virtual host is re-quoted so that the result is a valid URL.  Each URL of
+    a ``;``-joined failover list is sanitized (kombu masked the first only).
     """
+    alternates = _alternates(url)
+    if alternates is not None:
+        return ";".join(sanitize_url(part, mask) for part in alternates)
     scheme, host, port, user, password, path, _ = url_to_parts(url)
     return as_url(scheme, host, port, user, password,
                   quote(path, safe="/") if path else None, sanitize=True, mask=mask)
@@ -293,9 +340,13 @@ def maybe_sanitize_url(url: Any, mask: str = "**") -> Any:
     """Sanitize ``url`` if it is a URL string; return anything else as is.
 
     A malformed URL is masked as text instead of raising, so this is safe
-    to call from ``repr`` and log messages.
+    to call from ``repr`` and log messages.  Each URL of a ``;``-joined
+    failover list is sanitized.
     """
     if isinstance(url, str) and "://" in url:
+        alternates = _alternates(url)
+        if alternates is not None:
+            return ";".join(maybe_sanitize_url(part, mask) for part in alternates)
         try:
             return sanitize_url(url, mask)
         except ValueError:

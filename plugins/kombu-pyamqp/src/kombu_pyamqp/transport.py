@@ -68,9 +68,12 @@ from kombu.exceptions import ConnectionError as KombuConnectionError
 from kombu.exceptions import RecoverableConnectionError as KombuRecoverableConnectionError
 from kombu.exceptions import ResourceError as KombuResourceError
 from kombu.message import Message as _BaseMessage
+from kombu.resource import exit_pooled
 from kombu.transport import base
 from kombu.utils.text import version_string_as_tuple
 from kombu.utils.time import maybe_s_to_ms
+
+from kombu_pyamqp.errors import refused_as
 
 try:
     from select import POLLIN, poll
@@ -204,6 +207,13 @@ class Channel(amqp.Channel, base.StdChannel):  # type: ignore[misc]
         super().__init__(connection, channel_id, auto_decode, on_open)
         # kombu's Producer looks for this key before adding its on_return.
         self.events.setdefault("basic_return", set())
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: Any) -> None:
+        """Close the channel; one lent by a ChannelPool goes back to it instead
+        (closed and replaced when the block raised)."""
+        pool = self.__dict__.get("_channel_pool")
+        if pool is None or not exit_pooled(self, pool, exc_type is not None):
+            self.close()
 
     def close(self, reply_code: int = 0, reply_text: str = "",
               method_sig: tuple[int, int] = (0, 0), argsig: str = "BsBB") -> Any:
@@ -585,12 +595,12 @@ class Transport(base.Transport):
         user = opts["userid"]
         if isinstance(exc, _AMQPAccessRefused) and opts["login_method"] == "EXTERNAL":
             # The identity is the TLS client certificate's, not user/password.
-            return AccessRefused(
+            return refused_as(exc,
                 f"The broker at {host} refused the EXTERNAL login: check that a client "
                 f"certificate is sent (ssl= with certfile and keyfile) and that the broker "
                 f"maps it to one of its users. The broker said: {exc.reply_text}")
         if isinstance(exc, _AMQPAccessRefused):
-            return AccessRefused(
+            return refused_as(exc,
                 f"The broker at {host} refused the login of user {user!r} (login method "
                 f"{opts['login_method']}): check the user name and password. "
                 f"The broker said: {exc.reply_text}")
@@ -641,11 +651,11 @@ class Transport(base.Transport):
                 f"connections closed, or raise the limit (rabbitmqctl set_vhost_limits or "
                 f"set_user_limits). The broker said: {text}")
         if "not found" in text:
-            return AccessRefused(
+            return refused_as(exc,
                 f"The virtual host {vhost!r} does not exist on the broker at {host}: "
                 f"create it (rabbitmqctl add_vhost) or fix the URL (the default "
                 f"virtual host '/' is written '//' in a URL). The broker said: {text}")
-        return AccessRefused(
+        return refused_as(exc,
             f"The broker at {host} does not allow user {opts['userid']!r} into the "
             f"virtual host {vhost!r}: grant permissions (rabbitmqctl set_permissions) "
             f"or use another virtual host. The broker said: {text}")
@@ -685,8 +695,29 @@ class Transport(base.Transport):
         return connection.drain_events(timeout=timeout)
 
     def register_with_event_loop(self, connection: _Conn, loop: Any) -> None:
-        connection.transport.raise_on_initial_eintr = True
+        """Read ``connection`` whenever its socket is readable, and whenever frames wait in its buffer.
+
+        Frames read ahead (several per ``recv``, or held by TLS) are
+        invisible to ``poll``: an ``on_tick`` check of the hub (kombu's Hub
+        runs it before every poll) reads them; it removes itself once the
+        connection is closed or replaced.
+        """
+        transport = connection.transport
+        transport.raise_on_initial_eintr = True
         loop.add_reader(connection.sock, self.on_readable, connection, loop)
+        on_tick = getattr(loop, "on_tick", None)
+        if on_tick is None:
+            return
+
+        def read_buffered() -> None:
+            if connection._transport is not transport or not transport.connected:
+                on_tick.discard(read_buffered)
+                return
+            pending = getattr(transport.sock, "pending", None)
+            if transport.frame_ready() or (pending is not None and pending()):
+                self.on_readable(connection, loop)
+
+        on_tick.add(read_buffered)
 
     # -- heartbeats ------------------------------------------------------------
     def heartbeat_check(self, connection: _Conn, rate: float = 2) -> Any:

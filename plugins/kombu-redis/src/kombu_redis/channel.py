@@ -366,6 +366,8 @@ class Channel(ChannelOptions, virtual.Channel):
         qos = self.qos
         if not qos.can_consume():
             return 0
+        if "can_consume" in vars(qos):
+            return 1  # replaced on the instance (Celery's worker_disable_prefetch): ask per message
         window = qos.can_consume_max_estimate() if self.ack_emulation else None
         return 1 if window is None else min(window, self.consume_batch_size)
 

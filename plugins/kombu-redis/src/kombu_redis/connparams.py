@@ -16,9 +16,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
-from kombu.exceptions import AccessRefused
-from kombu.exceptions import ConnectionError as KombuConnectionError
+from kombu.utils.url import InvalidCertReqs
 from redis import exceptions as rexc
+
+from kombu_redis.errors import InvalidDatabase, TLSVerificationError, refused_as
 
 __all__ = ("InvalidDatabase", "TLSVerificationError", "connect_error", "connparams", "credential_provider",
            "prepare_virtual_host", "ssl_params")
@@ -37,21 +38,13 @@ _SSL_OPTIONS = frozenset({
 })
 
 
-class TLSVerificationError(KombuConnectionError):
-    """The Redis server's TLS certificate could not be verified (not retried)."""
-
-
-class InvalidDatabase(KombuConnectionError, ValueError):
-    """The virtual host names no database of the Redis server (not retried)."""
-
-
 def _cert_reqs(value: Any) -> Any:
     if isinstance(value, str):
         try:
             return _CERT_REQS[value.strip().lower()]
         except KeyError:
-            raise ValueError(f"ssl_cert_reqs must be one of none, optional, required; "
-                             f"got {value!r}") from None
+            raise InvalidCertReqs(f"ssl_cert_reqs must be one of none, optional, "
+                                  f"required; got {value!r}") from None
     return value
 
 
@@ -187,12 +180,12 @@ def connect_error(channel: Any, exc: BaseException) -> BaseException:
     if isinstance(exc, (rexc.AuthenticationError, rexc.AuthorizationError,
                         rexc.NoPermissionError)):
         if credential_provider(channel) is not None:
-            return AccessRefused(
+            return refused_as(exc,
                 f"Redis at {where} refused the credentials of the credential provider "
                 f"({exc}). Check what it returns (or the ACL rules of that user); retrying "
                 "will not help.")
         user = client.userid or "default"
-        return AccessRefused(
+        return refused_as(exc,
             f"Redis at {where} refused the credentials of user {user!r} ({exc}). Check the "
             "user name and password of the broker URL (or the ACL rules of that user); "
             "retrying will not help.")

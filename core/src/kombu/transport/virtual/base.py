@@ -28,6 +28,7 @@ from uuid import uuid4
 from kombu.exceptions import ChannelError, ResourceError
 from kombu.log import get_logger
 from kombu.message import Message as BaseMessage
+from kombu.resource import exit_pooled
 from kombu.transport import base
 from kombu.transport.base import queue_declare_ok_t
 from kombu.transport.virtual.exchange import STANDARD_EXCHANGE_TYPES, ExchangeType
@@ -52,6 +53,29 @@ __all__ = (
 )
 
 logger = get_logger(__name__)
+
+# Names kombu 5.x transports may import from this module.
+#: The ``array`` type code of channel ids.
+ARRAY_TYPE_H = "H"
+#: Warning text for a message no queue is bound to receive.
+UNDELIVERABLE_FMT = ("Message could not be delivered: no queues bound to exchange "
+                     "{exchange!r} using binding key {routing_key!r}.\n")
+#: Error text for an exchange redeclared with other settings (exchange, vhost).
+NOT_EQUIVALENT_FMT = ("Cannot redeclare exchange {0!r} in vhost {1!r} with a different "
+                      "type, durable, auto_delete or arguments value.")
+#: Log text (%-style) for a message requeued because its queue has no consumer.
+W_NO_CONSUMERS = "Requeuing undeliverable message for queue %r: no consumers."
+#: Log text for the restore of unacknowledged messages (count).
+RESTORING_FMT = "Restoring {0!r} unacknowledged message(s)"
+#: Log text for messages that could not be restored (count, errors).
+RESTORE_PANIC_FMT = "UNABLE TO RESTORE {0} MESSAGES: {1}"
+
+
+def emergency_dump_state(*args: Any, **kwargs: Any) -> Any:
+    """:func:`kombu.utils.div.emergency_dump_state` (imported here in kombu 5.x)."""
+    from kombu.utils.div import emergency_dump_state as dump
+
+    return dump(*args, **kwargs)
 
 binding_key_t = namedtuple("binding_key_t", ("queue", "exchange", "routing_key"))
 queue_binding_t = namedtuple("queue_binding_t", ("exchange", "routing_key", "arguments"))
@@ -281,6 +305,14 @@ class AbstractChannel:
     def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
         """Append ``message`` to ``queue``."""
         raise NotImplementedError("virtual channels must implement _put")
+
+    def _put_at_head(self, queue: str, message: dict[str, Any]) -> None:
+        """Put a requeued or restored ``message`` back at the head of ``queue``.
+
+        The default appends it (:meth:`_put`); a transport that can put a
+        message first implements this, so redelivery keeps the queue's order.
+        """
+        self._put(queue, message)
 
     def _purge(self, queue: str) -> int:
         """Remove every message of ``queue``; return how many there were."""
@@ -644,7 +676,8 @@ class Channel(AbstractChannel, base.StdChannel):
     def _restore(self, message: _Message) -> None:
         """Put an unacknowledged message back, flagged as redelivered.
 
-        It goes back to the queue it was consumed from.  (kombu 5.x routes it
+        It goes back to the head of the queue it was consumed from
+        (:meth:`_put_at_head`).  (kombu 5.x routes it
         through the exchange again, which copies a fanout message into every
         bound queue; it does that here only for messages of unknown origin.)
         """
@@ -652,8 +685,10 @@ class Channel(AbstractChannel, base.StdChannel):
         info = message.delivery_info
         payload = message.serializable()
         payload["redelivered"] = True
-        queues = [source] if source else self._lookup(info["exchange"], info["routing_key"])
-        for queue in queues:
+        if source:
+            self._put_at_head(source, payload)
+            return
+        for queue in self._lookup(info["exchange"], info["routing_key"]):
             self._put(queue, payload)
 
     def _restore_at_beginning(self, message: _Message) -> None:
@@ -731,8 +766,12 @@ class Channel(AbstractChannel, base.StdChannel):
     def __enter__(self) -> Channel:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: Any) -> None:
+        """Close the channel; one lent by a ChannelPool goes back to it instead
+        (closed and replaced when the block raised)."""
+        pool = self.__dict__.get("_channel_pool")
+        if pool is None or not exit_pooled(self, pool, exc_type is not None):
+            self.close()
 
 
 # Transport's ``Channel`` attribute shadows the class in its body.

@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from kombu.utils.text import escape_regex  # noqa: F401 - kombu 5.x imports it from here
+
 if TYPE_CHECKING:  # pragma: no cover
     from kombu.transport.virtual.base import Channel
 

@@ -37,6 +37,11 @@ class Channel(virtual.Channel):
         with _lock:
             _queues.setdefault(queue, deque()).append(message)
 
+    def _put_at_head(self, queue: str, message: dict[str, Any]) -> None:
+        # Requeued and restored messages go first, so redelivery keeps the order.
+        with _lock:
+            _queues.setdefault(queue, deque()).appendleft(message)
+
     def _get(self, queue: str, timeout: float | None = None) -> dict[str, Any]:
         with _lock:
             messages = _queues.get(queue)

@@ -1,0 +1,3 @@
+"""kombu-mytransport: a kombu transport plugin (``mytransport://``)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Deliberately broken transports that the conformance kit must fail."""
