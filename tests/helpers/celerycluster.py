@@ -130,18 +130,42 @@ class Cluster:
                               env={**os.environ, **self.env}, capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
 
-    def close(self) -> None:
+    def close(self, delete_queues: bool = True) -> None:
+        """Stop every process, delete the cluster's queue, close the client."""
         for proc in self.processes:
             if proc.alive():
                 proc.stop(signal.SIGTERM, timeout=10)
             else:
                 proc.kill()
+        if delete_queues:
+            delete_queue(self, self.queue)
         if self._app is not None:
-            self._app.close()
+            close_client(self._app)
 
     def logs(self) -> str:
         return "\n".join(f"----- {proc.name} ({' '.join(proc.argv[3:])})\n{proc.log()[-20000:]}"
                          for proc in self.processes)
+
+
+def close_client(app: Any) -> None:
+    """Close what a client app opened: its pools and its result backend's
+    connections (``app.close()`` leaves the backend's open, with kombu 5.x too)."""
+    backend = app._backend  # None when the app never made one
+    app.close()
+    consumer = getattr(backend, "result_consumer", None) if backend is not None else None
+    if consumer is not None and (getattr(consumer, "_pubsub", None) is not None
+                                 or getattr(consumer, "_connection", None) is not None):
+        try:
+            consumer.stop()
+        except Exception as exc:  # noqa: BLE001  (cleanup only; say what failed)
+            print(f"closing the result consumer failed: {exc!r}")
+    client = backend.__dict__.get("client") if backend is not None else None
+    if client is not None:
+        client.close()
+        client.connection_pool.disconnect()
+    # Remote control publishes through kombu's global producer pools.
+    import kombu.pools
+    kombu.pools.reset()
 
 
 def make_cluster(broker: str, pool: str, directory: Path, *, backend: str | None = None,

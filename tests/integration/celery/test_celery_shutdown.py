@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.celerycluster import Cluster, broker_params, delete_queue, make_cluster
+from helpers.celerycluster import Cluster, broker_params, make_cluster
 from helpers.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,6 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
         yield made
     finally:
         made.close()
-        delete_queue(made, made.queue)
 
 
 def test_acks_late_task_survives_kill_and_warm_shutdown_finishes(cluster: Cluster) -> None:
@@ -103,6 +102,5 @@ def test_amqp_worker_reconnects_after_its_connection_is_cut(
             assert add.delay(3, 4).get(timeout=RESULT_TIMEOUT) == 7
             assert worker.alive()
         finally:
-            worker_side.close()
+            worker_side.close(delete_queues=False)
             client.close()
-            delete_queue(client, client.queue)

@@ -41,7 +41,6 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         yield made
     finally:
         made.close()
-        delete_queue(made, made.queue)
 
 
 def token() -> str:
