@@ -8,6 +8,7 @@ from collections.abc import Callable
 from fnmatch import fnmatch
 from typing import Any
 
+from .utils.compat import entrypoints  # noqa: F401  (kombu 5.x exposes it here)
 from .utils.encoding import bytes_to_str
 
 __all__ = ("MatcherNotInstalled", "MatcherRegistry", "match", "register", "registry",

@@ -52,7 +52,7 @@ def ssl_params(client: Any) -> dict[str, Any] | None:
     """redis-py TLS options for ``client`` (a Connection), or None for plain TCP."""
     wanted = client.ssl
     scheme = client.transport_cls if isinstance(client.transport_cls, str) else ""
-    if not wanted and scheme != "rediss":
+    if not wanted and scheme not in ("rediss", "redisclusters"):
         return None
     options: dict[str, Any] = {}
     if isinstance(wanted, dict):
