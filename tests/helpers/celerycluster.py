@@ -139,12 +139,27 @@ class Cluster:
                 proc.kill()
         if delete_queues:
             delete_queue(self, self.queue)
+        if self.broker == "redis":
+            forget_redis_names(self.env["CT_CONTROL"].rsplit("-", 1)[-1])
         if self._app is not None:
             close_client(self._app)
 
     def logs(self) -> str:
         return "\n".join(f"----- {proc.name} ({' '.join(proc.argv[3:])})\n{proc.log()[-20000:]}"
                          for proc in self.processes)
+
+
+def forget_redis_names(tag: str) -> None:
+    """Delete database 8's keys that carry ``tag`` (queues, bindings, pidbox)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_DB_URL, socket_timeout=5)
+    try:
+        keys = list(client.scan_iter(f"*{tag}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 def close_client(app: Any) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from helpers import run, under_ci
-from helpers.celerycluster import rabbitmqctl
+from helpers.celerycluster import forget_redis_names, rabbitmqctl
 from helpers.celeryproc import CeleryProcess
 
 pytestmark = pytest.mark.slow
@@ -148,10 +148,7 @@ def _worker_and_client(python: Path, directory: Path, broker: str) -> None:
         assert out.stdout.strip() == "5", out
     finally:
         worker.stop()
-        purge = ("import os, redis; r = redis.Redis.from_url(os.environ['BROKER']); "
-                 "r.delete(os.environ['QUEUE'])")
-        if broker.startswith("redis"):
-            run([str(python), "-c", purge], env=env, check=False)
+        forget_redis_names(env["QUEUE"])
 
 
 @pytest.mark.redis
