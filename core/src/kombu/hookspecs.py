@@ -17,8 +17,7 @@ grow new arguments without breaking published plugins.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
-from typing import Any, Callable
+from typing import Callable
 
 import pluggy
 
@@ -41,27 +40,4 @@ def kombu_register_transports(register: Callable[..., None]) -> None:
     version of kombu's transport interface the plugin was written for
     (:data:`kombu.TRANSPORT_API`): the major must equal the core's and the
     minor must not exceed it.
-    """
-
-
-@hookspec(firstresult=True)
-def kombu_parse_url(scheme: str, url: str) -> Mapping[str, Any] | None:
-    """Parse ``url`` for a transport that owns ``scheme``.
-
-    Return the connection keyword arguments (``hostname``, ``port``,
-    ``userid``, ``password``, ``virtual_host``, ``transport`` and any
-    transport options) or ``None`` to let kombu parse it.  The first
-    plugin to return a mapping wins.
-    """
-
-
-@hookspec
-def kombu_connection_defaults(transport: str, options: MutableMapping[str, Any]) -> None:
-    """Adjust the keyword arguments of a new :class:`~kombu.Connection`.
-
-    Called with the transport name (the URL scheme or ``transport=``) and
-    the mutable mapping of connection options (``hostname``, ``userid``,
-    ``password``, ``virtual_host``, ``port``, ``ssl``, ``connect_timeout``,
-    ``login_method``, ``heartbeat``) before the connection is set up, so a
-    plugin can supply defaults that depend on the URL scheme.
     """
