@@ -126,8 +126,8 @@ class LocalCluster:
             raise
         return self
 
-    def _spawn(self, server: str, port: int) -> ClusterNode:
-        workdir = tempfile.mkdtemp(prefix="kombu-redis-cluster-")
+    def _spawn(self, server: str, port: int, workdir: str | None = None) -> ClusterNode:
+        workdir = workdir or tempfile.mkdtemp(prefix="kombu-redis-cluster-")
         proc = subprocess.Popen(
             [server, "--port", str(port), "--bind", HOST, "--cluster-enabled", "yes",
              "--cluster-config-file", os.path.join(workdir, "nodes.conf"),
@@ -245,6 +245,17 @@ class LocalCluster:
         os.kill(node.proc.pid, signal.SIGKILL)
         node.proc.wait(10)
         node.killed = True
+
+    def revive(self, port: int) -> None:
+        """Start the killed node on ``port`` again with its own config: it rejoins as
+        a replica of the master that took over; waits until its sync finished."""
+        server, _ = require_cluster_tools()
+        node = self.node(port)
+        fresh = self._spawn(server, port, node.dir)
+        node.proc, node.killed = fresh.proc, False
+        self._wait_listening(node)
+        self.wait_ok()
+        self.wait_synced()
 
     def wait_failover(self, dead_port: int, timeout: float = STATE_TIMEOUT) -> None:
         """Wait until a replica replaced the dead master and the cluster is ok."""
