@@ -51,6 +51,10 @@ CLUSTER_ERRORS: tuple[type[BaseException], ...] = (
     rexc.MasterDownError, rexc.RedisClusterException)
 
 
+#: Seconds a consumer about to block waits for the replies to the acks it wrote.
+ACK_CONFIRM_TIMEOUT = 1.0
+
+
 class NotACluster(KombuConnectionError, ValueError):
     """The seed nodes are not Redis Cluster nodes (not retried)."""
 
@@ -259,6 +263,8 @@ class ClusterTransport(Transport):
         waiters: list[Waiter] = []
         poll = False
         for channel in channels:
+            if channel.link.owed:  # acks' replies: a redirected one is sent again
+                channel.link.confirm(now + ACK_CONFIRM_TIMEOUT)
             channel.acks.flush()
             timeout = min(timeout, max(channel.next_housekeeping - now, 0))
             if channel.fetch_window() <= 0 or (channel.fetcher.queues

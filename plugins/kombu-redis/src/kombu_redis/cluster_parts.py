@@ -34,6 +34,9 @@ __all__ = ("ClusterAcks", "ClusterBindings", "ClusterFetcher", "ClusterRestorer"
 
 logger = logging.getLogger("kombu.transport.redis")
 
+#: Replies of a cluster in transition, once ClusterLink's budget is spent.
+CLUSTER_REDIRECTS = (rexc.AskError, rexc.TryAgainError, rexc.ClusterDownError)
+
 
 class QueueOf:
     """The queue a record field (``tag@queue`` or ``tag@queue@n``) belongs to.
@@ -92,11 +95,30 @@ class ClusterAcks(AckPipeline):
                  pool_wait: float = POOL_WAIT_TIMEOUT) -> None:
         super().__init__(link, keys, pool_client, enabled, visibility_timeout, pool_wait)
         self.queue_of = queue_of
+        #: Acks came back redirected (a slot moved): send the next ones waiting
+        #: for the replies, following MOVED/ASK, until that succeeds.
+        self.follow = False
+        link.on_redirect = self.redirected
+
+    def redirected(self, tags: list[Any]) -> None:
+        """Acks written without waiting hit a slot that moved: pending again."""
+        self.pending[:0] = tags
+        self.follow = True
 
     def send(self) -> None:
         acks = self.pending
         if not acks or not self.enabled:
             self.pending = []
+            return
+        if self.follow:
+            self.pending = []
+            try:
+                self.link.pipe(*record_commands(self.keys, self.queue_of, acks))
+            except (*NET_ERRORS, *CLUSTER_REDIRECTS) as exc:
+                self.pending[:0] = acks
+                logger.debug("Could not send acks now (%r); sent with the next command", exc)
+            else:
+                self.follow = False
             return
         commands = record_commands(self.keys, self.queue_of, acks)
         with self.link.lock:
