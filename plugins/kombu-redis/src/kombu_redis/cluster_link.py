@@ -37,6 +37,8 @@ __all__ = ("REDIRECT_BUDGET", "ClusterLink", "NodeLink", "command_key")
 REDIRECT_BUDGET = 5.0
 #: Seconds between slot map refreshes after lost connections.
 REFRESH_INTERVAL = 0.1
+#: Keys whose slots a link remembers.
+SLOT_CACHE_LIMIT = 4096
 
 _KEYLESS = frozenset({"PING", "WAIT", "CLIENT", "SCRIPT", "INFO", "CLUSTER", "ECHO"})
 _REDIRECTS = (rexc.MovedError, rexc.AskError, rexc.TryAgainError, rexc.ClusterDownError)
@@ -112,6 +114,9 @@ class ClusterLink:
         self.lock = threading.RLock()
         self.links: dict[str, Link] = {}
         self._refreshed = float("-inf")
+        #: key -> its hash slot (the keys of a channel's queues: few; past
+        #: SLOT_CACHE_LIMIT the cache starts over).
+        self._slots: dict[Any, int] = {}
 
     # -- nodes ---------------------------------------------------------------
     def node_link(self, host: str, port: int) -> Link:
@@ -125,15 +130,24 @@ class ClusterLink:
                     on_redirect=self._redirected)
             return link
 
+    def slot(self, key: Any) -> int:
+        """The hash slot of ``key`` (cached)."""
+        slot = self._slots.get(key)
+        if slot is None:
+            if len(self._slots) >= SLOT_CACHE_LIMIT:
+                self._slots.clear()
+            slot = self._slots[key] = slot_of(key)
+        return slot
+
     def node_of(self, key: Any) -> tuple[str, int]:
         """``(host, port)`` of the master that serves ``key``'s slot now."""
-        node = self.cluster.nodes_manager.get_node_from_slot(slot_of(key))
+        node = self.cluster.nodes_manager.get_node_from_slot(self.slot(key))
         return node.host, int(node.port)
 
     def replicas_of(self, key: Any) -> int:
         """How many live replicas the master of ``key``'s slot has (slot map)."""
         try:
-            return max(len(self.cluster.nodes_manager.slots_cache.get(slot_of(key)) or ()) - 1, 0)
+            return max(len(self.cluster.nodes_manager.slots_cache.get(self.slot(key)) or ()) - 1, 0)
         except Exception:  # noqa: BLE001 - unknown: assume none
             return 0
 
@@ -141,8 +155,10 @@ class ClusterLink:
         """The link to the master of ``key`` (any master for None)."""
         if key is None:
             node = self.cluster.get_default_node()
-            return self.node_link(node.host, int(node.port))
-        return self.node_link(*self.node_of(key))
+        else:
+            node = self.cluster.nodes_manager.get_node_from_slot(self.slot(key))
+        link = self.links.get(node.name)
+        return link if link is not None else self.node_link(node.host, int(node.port))
 
     def _lost(self, tokens: list[Any]) -> None:
         if self.on_lost is not None:
@@ -226,6 +242,17 @@ class ClusterLink:
         """Run one command on the master of its key."""
         return self.routed(command_key(args), lambda link: link.call(*args))
 
+    def call_on(self, key: Any, *args: Any) -> Any:
+        """Run one command on the master of ``key``, following redirections."""
+        try:  # the common case first: no redirection
+            return self.link_for(key).call(*args)
+        except _REDIRECTS:
+            pass  # not run: routed() follows the redirection
+        except NET_ERRORS:
+            self.refresh(force=True)
+            raise
+        return self.routed(key, lambda link: link.call(*args))
+
     def pipe_on(self, key: Any, *commands: tuple[Any, ...]) -> list[Any]:
         """Run ``commands`` in one round trip on the master of ``key`` (all of
         them: keyless ones such as ``WAIT`` too); raise the first error reply.
@@ -287,7 +314,7 @@ class ClusterLink:
         groups: dict[Any, list[int]] = {}
         for i, command in enumerate(commands):
             key = command_key(command)
-            groups.setdefault(None if key is None else slot_of(key), []).append(i)
+            groups.setdefault(None if key is None else self.slot(key), []).append(i)
         results: list[Any] = [None] * len(commands)
         for slot, indexes in groups.items():
             key = None if slot is None else command_key(commands[indexes[0]])
@@ -321,13 +348,15 @@ class ClusterLink:
 
     def _by_node(self, commands: Iterable[tuple[Any, ...]]) -> dict[tuple[str, int], list[Any]]:
         nodes: dict[tuple[str, int], list[Any]] = {}
+        by_slot: dict[int | None, tuple[str, int]] = {}
         for command in commands:
             key = command_key(command)
-            if key is None:
-                node = self.cluster.get_default_node()
-                where = (node.host, int(node.port))
-            else:
-                where = self.node_of(key)
+            slot = None if key is None else self.slot(key)
+            where = by_slot.get(slot)
+            if where is None:
+                node = (self.cluster.get_default_node() if slot is None
+                        else self.cluster.nodes_manager.get_node_from_slot(slot))
+                where = by_slot[slot] = (node.host, int(node.port))
             nodes.setdefault(where, []).append(command)
         return nodes
 
