@@ -98,8 +98,8 @@ class Link:
                 self.on_lost(tokens)
 
     def _error_reply(self, exc: rexc.ResponseError) -> None:
-        """An error reply to a command written without waiting (ignored: acks are
-        idempotent and an ack of a gone record is no error)."""
+        """An error reply to a command written without waiting (ignored here; a
+        cluster node's link sends redirected acks again)."""
 
     def _retry(self, exc: BaseException, attempt: int) -> bool:
         """Whether to run a command again after ``exc`` (retry_on_timeout: once)."""
