@@ -10,17 +10,23 @@ message round trip, on one connection; then aggregate throughput with one
 producer process and one consumer process per master (each pair on a queue
 that master serves; on one Redis, as many pairs on the one server).
 Prints medians over the rounds.
+
+``--scaling`` measures only the aggregate, with 1, 2 and 3 pairs, and the
+CPU (in cores) the servers and the client processes used: whether the
+servers or the clients are what limits the rate on this machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import socket
 import statistics
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,8 +105,26 @@ def _consume(url: str, queue_name: str, n: int, ready: Any, go: Any, done: Any) 
     done.put(got[0])
 
 
-def aggregate(url: str, names: list[str], n: int, size: int) -> float:
-    """Messages per second consumed by len(names) producer/consumer pairs together."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` used so far (Linux /proc)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def aggregate(url: str, names: list[str], n: int, size: int,
+              usage: dict[str, float] | None = None, servers: Sequence[int] = ()) -> float:
+    """Messages per second consumed by len(names) producer/consumer pairs together.
+
+    With ``usage``, records the CPU share (of one core) the ``servers`` pids
+    and the client processes used during the run (``server``, ``clients``).
+    """
     ctx = mp.get_context("spawn")
     ready = ctx.Barrier(2 * len(names) + 1)
     go = ctx.Event()
@@ -112,10 +136,15 @@ def aggregate(url: str, names: list[str], n: int, size: int) -> float:
     for p in procs:
         p.start()
     ready.wait(timeout=60)
+    clients = [p.pid for p in procs if p.pid is not None]
+    before = (cpu_seconds(list(servers)), cpu_seconds(clients))
     start = time.perf_counter()
     go.set()
     total = sum(done.get(timeout=180) for _ in names)
     elapsed = time.perf_counter() - start
+    if usage is not None:
+        usage["server"] = (cpu_seconds(list(servers)) - before[0]) / elapsed
+        usage["clients"] = (cpu_seconds(clients) - before[1]) / elapsed
     for p in procs:
         p.join(30)
     return (total - len(names)) / elapsed
@@ -142,6 +171,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--scaling", action="store_true",
+                        help="only aggregate throughput with 1, 2, 3 producer/consumer pairs "
+                             "(one per master on the cluster), with the CPU the servers and "
+                             "the clients used")
     args = parser.parse_args()
     from helpers.redis_cluster import LocalCluster
     from helpers.redis_server import RedisServer
@@ -150,6 +183,9 @@ def main() -> None:
     single = RedisServer()
     try:
         urls = {"one Redis": f"redis://127.0.0.1:{single.port}/0", "cluster": cluster.url()}
+        if args.scaling:
+            scaling(urls, cluster, single, args)
+            return
         results: dict[str, dict[str, list[float]]] = {k: {} for k in urls}
         for r in range(args.rounds):
             for label in (list(urls) if r % 2 == 0 else list(reversed(urls))):
@@ -174,6 +210,28 @@ def main() -> None:
     finally:
         single.stop()
         cluster.stop()
+
+
+def scaling(urls: dict[str, str], cluster: Any, single: Any, args: Any) -> None:
+    """Aggregate throughput against the number of pairs, and where the CPU went."""
+    pids = {"one Redis": [single.proc.pid], "cluster": [n.proc.pid for n in cluster.live]}
+    rows: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+    for r in range(args.rounds):
+        for label in (list(urls) if r % 2 == 0 else list(reversed(urls))):
+            for pairs in (1, 2, 3):
+                names = names_per_master(urls["cluster"], pairs) if label == "cluster" else \
+                    [f"bench-{uuid.uuid4().hex[:8]}" for _ in range(pairs)]
+                usage: dict[str, float] = {}
+                rate = aggregate(urls[label], names, args.n, args.size, usage, pids[label])
+                rows.setdefault((label, pairs), []).append(
+                    (rate, usage["server"], usage["clients"]))
+    print(f"\naggregate messages/s, median of {args.rounds} rounds, {args.n} messages of "
+          f"{args.size} bytes per pair; CPU in cores ({os.cpu_count()} here)\n")
+    print("| target    | pairs | msg/s | servers' CPU | clients' CPU |")
+    print("|-----------|-------|-------|--------------|--------------|")
+    for (label, pairs), values in rows.items():
+        rate, server, clients = (statistics.median(v[i] for v in values) for i in range(3))
+        print(f"| {label:<9} | {pairs:>5} | {rate:>5.0f} | {server:>12.2f} | {clients:>12.2f} |")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 
 from helpers.brokers import under_ci
 
-__all__ = ["ClusterNode", "LocalCluster", "require_cluster_tools"]
+__all__ = ["ClusterNode", "LocalCluster", "TLSFiles", "require_cluster_tools"]
 
 HOST = "127.0.0.1"
 #: Milliseconds a master may be unreachable before its replica takes over.
@@ -60,9 +61,12 @@ def _free_cluster_port(taken: set[int]) -> int:
     raise RuntimeError("no free port pair (port, port + 10000) on loopback")
 
 
-def _command(port: int, *args: str, timeout: float = 2.0) -> str:
-    """One command over a raw socket (inline protocol); the reply as text."""
-    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+def _command(port: int, *args: str, timeout: float = 2.0,
+             tls: ssl.SSLContext | None = None) -> str:
+    """One command over a raw socket (inline protocol; TLS with ``tls``); the reply
+    as text."""
+    with socket.create_connection((HOST, port), timeout=timeout) as raw, \
+            (tls.wrap_socket(raw, server_hostname=HOST) if tls else raw) as sock:
         sock.sendall((" ".join(args) + "\r\n").encode())
         data = b""
         deadline = time.monotonic() + timeout
@@ -93,12 +97,38 @@ class ClusterNode:
 
 
 @dataclass
+class TLSFiles:
+    """PEM files for a TLS cluster: a CA, and the certificate and key of the servers
+    (127.0.0.1), which they also use as clients of each other."""
+
+    ca: str
+    cert: str
+    key: str
+
+    def server_args(self) -> list[str]:
+        return ["--tls-cluster", "yes", "--tls-replication", "yes",
+                "--tls-cert-file", self.cert, "--tls-key-file", self.key,
+                "--tls-ca-cert-file", self.ca, "--tls-auth-clients", "no"]
+
+    def context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca)
+
+
+@dataclass
 class LocalCluster:
-    """Six cluster-enabled redis-servers on loopback; :meth:`start`, then :meth:`stop`."""
+    """Six cluster-enabled redis-servers on loopback; :meth:`start`, then :meth:`stop`.
+
+    With ``tls`` every node listens on TLS only (``--port 0``), and the
+    cluster bus and replication use TLS too.
+    """
 
     masters: int = 3
     replicas: int = 1
     nodes: list[ClusterNode] = field(default_factory=list)
+    tls: TLSFiles | None = None
+
+    def _cmd(self, port: int, *args: str) -> str:
+        return _command(port, *args, tls=self.tls.context() if self.tls else None)
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> LocalCluster:
@@ -113,7 +143,7 @@ class LocalCluster:
             for node in self.nodes:
                 self._wait_listening(node)
             proc = subprocess.run(
-                [cli, "--cluster", "create", *(n.address for n in self.nodes),
+                [cli, *self._cli_tls(), "--cluster", "create", *(n.address for n in self.nodes),
                  "--cluster-replicas", str(self.replicas), "--cluster-yes"],
                 capture_output=True, timeout=60, check=False)
             if proc.returncode != 0:
@@ -126,10 +156,12 @@ class LocalCluster:
             raise
         return self
 
-    def _spawn(self, server: str, port: int) -> ClusterNode:
-        workdir = tempfile.mkdtemp(prefix="kombu-redis-cluster-")
+    def _spawn(self, server: str, port: int, workdir: str | None = None) -> ClusterNode:
+        workdir = workdir or tempfile.mkdtemp(prefix="kombu-redis-cluster-")
         proc = subprocess.Popen(
-            [server, "--port", str(port), "--bind", HOST, "--cluster-enabled", "yes",
+            [server, *(["--port", "0", "--tls-port", str(port), *self.tls.server_args()]
+                       if self.tls else ["--port", str(port)]),
+             "--bind", HOST, "--cluster-enabled", "yes",
              "--cluster-config-file", os.path.join(workdir, "nodes.conf"),
              "--cluster-node-timeout", str(NODE_TIMEOUT_MS), "--save", "", "--appendonly", "no",
              "--repl-diskless-sync-delay", "0",
@@ -143,7 +175,7 @@ class LocalCluster:
             if node.proc.poll() is not None:
                 raise RuntimeError(f"redis-server on port {node.port} exited: {self.log(node)}")
             try:
-                if _command(node.port, "PING").startswith("+PONG"):
+                if self._cmd(node.port, "PING").startswith("+PONG"):
                     return
             except OSError:
                 pass
@@ -169,12 +201,15 @@ class LocalCluster:
     def live(self) -> list[ClusterNode]:
         return [n for n in self.nodes if not n.killed and n.proc.poll() is None]
 
+    def _cli_tls(self) -> list[str]:
+        return ["--tls", "--cacert", self.tls.ca] if self.tls else []
+
     def url(self, scheme: str = "rediscluster") -> str:
         """The broker URL with every live node as a seed (``;``-joined)."""
         return ";".join(f"{scheme}://{n.address}" for n in self.live)
 
     def info(self, node: ClusterNode) -> dict[str, str]:
-        text = _command(node.port, "CLUSTER", "INFO")
+        text = self._cmd(node.port, "CLUSTER", "INFO")
         return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
 
     def is_ok(self) -> bool:
@@ -198,7 +233,7 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                replies = [_command(n.port, "INFO", "replication") for n in self.live]
+                replies = [self._cmd(n.port, "INFO", "replication") for n in self.live]
             except OSError:
                 replies = []
             replicas = [r for r in replies if "role:slave" in r]
@@ -212,7 +247,7 @@ class LocalCluster:
     def nodes_table(self, node: ClusterNode | None = None) -> list[list[str]]:
         """``CLUSTER NODES`` of ``node`` (any live one), one list of fields per node."""
         node = node or self.live[0]
-        text = _command(node.port, "CLUSTER", "NODES")
+        text = self._cmd(node.port, "CLUSTER", "NODES")
         return [line.split() for line in text.splitlines()[1:] if line.strip()]
 
     def master_ports(self) -> list[int]:
@@ -246,6 +281,17 @@ class LocalCluster:
         node.proc.wait(10)
         node.killed = True
 
+    def revive(self, port: int) -> None:
+        """Start the killed node on ``port`` again with its own config: it rejoins as
+        a replica of the master that took over; waits until its sync finished."""
+        server, _ = require_cluster_tools()
+        node = self.node(port)
+        fresh = self._spawn(server, port, node.dir)
+        node.proc, node.killed = fresh.proc, False
+        self._wait_listening(node)
+        self.wait_ok()
+        self.wait_synced()
+
     def wait_failover(self, dead_port: int, timeout: float = STATE_TIMEOUT) -> None:
         """Wait until a replica replaced the dead master and the cluster is ok."""
         deadline = time.monotonic() + timeout
@@ -263,7 +309,7 @@ class LocalCluster:
         _, cli = require_cluster_tools()
         ids = self.node_ids()
         proc = subprocess.run(
-            [cli, "--cluster", "reshard", self.node(target).address,
+            [cli, *self._cli_tls(), "--cluster", "reshard", self.node(target).address,
              "--cluster-from", ids[source], "--cluster-to", ids[target],
              "--cluster-slots", str(slots), "--cluster-yes", "--cluster-pipeline", "50"],
             capture_output=True, timeout=timeout, check=False)

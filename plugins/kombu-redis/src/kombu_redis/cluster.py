@@ -51,6 +51,10 @@ CLUSTER_ERRORS: tuple[type[BaseException], ...] = (
     rexc.MasterDownError, rexc.RedisClusterException)
 
 
+#: Seconds a consumer about to block waits for the replies to the acks it wrote.
+ACK_CONFIRM_TIMEOUT = 1.0
+
+
 class NotACluster(KombuConnectionError, ValueError):
     """The seed nodes are not Redis Cluster nodes (not retried)."""
 
@@ -201,11 +205,15 @@ class ClusterChannel(Channel):
 
         keys = self.keys
         key = keys.queue_key(queue, self._get_message_priority(message))
-        commands: list[tuple[Any, ...]] = [("LPUSH", key, encode(message))]
         expires = self.expires
+        replica_wait = self.replica_wait
+        if not replica_wait and not (expires and queue in expires):
+            self.link.call_on(key, "LPUSH", key, encode(message))  # the common case
+            return
+        commands: list[tuple[Any, ...]] = [("LPUSH", key, encode(message))]
         if expires and queue in expires:
             commands += [("PEXPIRE", k, expires[queue]) for k in keys.queue_keys(queue)]
-        wait = min(int(self.replica_wait or 0), self.link.replicas_of(key))
+        wait = min(int(replica_wait or 0), self.link.replicas_of(key)) if replica_wait else 0
         if wait > 0:
             timeout_ms = int(self.replica_wait_timeout * 1000)
             synced = self.link.pipe_on(key, *commands, ("WAIT", wait, timeout_ms))[-1]
@@ -259,6 +267,8 @@ class ClusterTransport(Transport):
         waiters: list[Waiter] = []
         poll = False
         for channel in channels:
+            if channel.link.owed:  # acks' replies: a redirected one is sent again
+                channel.link.confirm(now + ACK_CONFIRM_TIMEOUT)
             channel.acks.flush()
             timeout = min(timeout, max(channel.next_housekeeping - now, 0))
             if channel.fetch_window() <= 0 or (channel.fetcher.queues

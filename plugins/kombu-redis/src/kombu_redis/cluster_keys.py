@@ -72,7 +72,11 @@ class ClusterKeySchema(KeySchema):
     schema whose record keys are those of one queue.
     """
 
-    __slots__ = ("unacked_base", "index_base", "mutex_base", "queue")
+    __slots__ = ("_queue_keys", "_views", "index_base", "mutex_base", "queue", "unacked_base")
+
+    #: Queues whose views and keys are cached (a channel's queues; past this
+    #: many the caches start over).
+    CACHE_LIMIT = 4096
 
     def __init__(self, prefix: str = "", sep: str = SEP,
                  priority_steps: Sequence[int] = DEFAULT_PRIORITY_STEPS,
@@ -89,9 +93,19 @@ class ClusterKeySchema(KeySchema):
         self.index_base = unacked_index_key
         self.mutex_base = unacked_mutex_key
         self.queue: str | None = None
+        self._views: dict[str, ClusterKeySchema] = {}
+        self._queue_keys: dict[str, list[str]] = {}
 
     def for_queue(self, queue: str) -> ClusterKeySchema:
-        """This schema with the record keys of ``queue`` (all in its slot)."""
+        """This schema with the record keys of ``queue`` (all in its slot); cached."""
+        view = self._views.get(queue)
+        if view is None:
+            if len(self._views) >= self.CACHE_LIMIT:
+                self._views.clear()
+            view = self._views[queue] = self._view(queue)
+        return view
+
+    def _view(self, queue: str) -> ClusterKeySchema:
         view = ClusterKeySchema(self.prefix, self.sep, self.priority_steps, self.unacked_base,
                                 self.index_base, self.mutex_base, self.fanout_prefix,
                                 self.fanout_patterns, self.keyprefix_queue,
@@ -106,12 +120,23 @@ class ClusterKeySchema(KeySchema):
 
     # -- queues --------------------------------------------------------------
     def queue_key(self, queue: str, pri: int = 0) -> str:
-        return self.prefix + _tagged(queue, "queue") + self.priority_suffix(pri)
+        keys = self._queue_keys.get(queue)
+        if keys is None:
+            keys = self.queue_keys(queue)
+        steps = self.priority_steps
+        return keys[steps.index(self.priority(pri)) if pri else 0] if steps[0] == 0 else \
+            self.prefix + _tagged(queue, "queue") + self.priority_suffix(pri)
 
     def queue_keys(self, queue: str) -> list[str]:
-        base = self.prefix + _tagged(queue, "queue")
-        sep = self.sep
-        return [base + (f"{sep}{step}" if step else "") for step in self.priority_steps]
+        keys = self._queue_keys.get(queue)
+        if keys is None:
+            if len(self._queue_keys) >= self.CACHE_LIMIT:
+                self._queue_keys.clear()
+            base = self.prefix + _tagged(queue, "queue")
+            sep = self.sep
+            keys = self._queue_keys[queue] = [base + (f"{sep}{step}" if step else "")
+                                              for step in self.priority_steps]
+        return list(keys)
 
     def rejected_key(self, queue: str) -> str:
         return self.prefix + _tagged(queue, "queue") + self.rejected_suffix

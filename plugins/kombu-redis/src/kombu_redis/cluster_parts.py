@@ -5,9 +5,8 @@ Every record lives in the hash of the queue it came from (see
 grouped by queue, each group in one slot.  Fetching runs the pop script once
 per queue (its keys are one slot); consumers block on one waiter per master
 that serves a consumed queue, each woken by client-side tracking on that
-master.  Binding tables are plain sets (kombu 5.7's expiry of the bindings
-of x-expires queues needs one sorted set for every exchange, which a cluster
-cannot update with the tables in one script).
+master.  The binding tables of x-expires queues expire through their own
+TTL (kombu 5.7's single sorted set of deadlines would sit in another slot).
 """
 
 from __future__ import annotations
@@ -27,12 +26,15 @@ from kombu_redis.cluster_link import ClusterLink
 from kombu_redis.fetch import FALLBACK_POLL_INTERVAL, Fetched, Fetcher
 from kombu_redis.link import NET_ERRORS
 from kombu_redis.restore import Restorer
-from kombu_redis.scripts import POP
+from kombu_redis.scripts import POP, Script
 from kombu_redis.waiter import Waiter
 
 __all__ = ("ClusterAcks", "ClusterBindings", "ClusterFetcher", "ClusterRestorer", "QueueOf")
 
 logger = logging.getLogger("kombu.transport.redis")
+
+#: Replies of a cluster in transition, once ClusterLink's budget is spent.
+CLUSTER_REDIRECTS = (rexc.AskError, rexc.TryAgainError, rexc.ClusterDownError)
 
 
 class QueueOf:
@@ -92,11 +94,30 @@ class ClusterAcks(AckPipeline):
                  pool_wait: float = POOL_WAIT_TIMEOUT) -> None:
         super().__init__(link, keys, pool_client, enabled, visibility_timeout, pool_wait)
         self.queue_of = queue_of
+        #: Acks came back redirected (a slot moved): send the next ones waiting
+        #: for the replies, following MOVED/ASK, until that succeeds.
+        self.follow = False
+        link.on_redirect = self.redirected
+
+    def redirected(self, tags: list[Any]) -> None:
+        """Acks written without waiting hit a slot that moved: pending again."""
+        self.pending[:0] = tags
+        self.follow = True
 
     def send(self) -> None:
         acks = self.pending
         if not acks or not self.enabled:
             self.pending = []
+            return
+        if self.follow:
+            self.pending = []
+            try:
+                self.link.pipe(*record_commands(self.keys, self.queue_of, acks))
+            except (*NET_ERRORS, *CLUSTER_REDIRECTS) as exc:
+                self.pending[:0] = acks
+                logger.debug("Could not send acks now (%r); sent with the next command", exc)
+            else:
+                self.follow = False
             return
         commands = record_commands(self.keys, self.queue_of, acks)
         with self.link.lock:
@@ -192,20 +213,56 @@ class ClusterRestorer:
             self.for_queue(queue).give_back(group, broadcast)
 
 
+#: KEYS: the exchange's binding table, its permanent set (one slot).  ARGV:
+#: member, ttl (ms).  Adds the member; unless the table has permanent
+#: members, makes it expire no sooner than ``ttl`` from now.
+REFRESH_EXPIRING_BINDING = Script("""
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+    local ttl = tonumber(ARGV[2])
+    if redis.call('PTTL', KEYS[1]) < ttl then
+        redis.call('PEXPIRE', KEYS[1], ttl)
+    end
+end
+""")
+
+
 class ClusterBindings(Bindings):
-    """Binding tables as plain sets (no expiry of x-expires queues' bindings)."""
+    """Binding tables whose expiry is the table key's own TTL.
+
+    On one Redis, kombu 5.7 keeps the deadlines of every exchange in one
+    sorted set and sweeps overdue tables; on a cluster that set would sit in
+    another slot than the tables.  Here a binding of an x-expires queue sets
+    the TTL of its exchange's table (``binding_ttl``, never shortened), a
+    consumer of the queue refreshes it as on one Redis, and Redis deletes the
+    table when nobody did; a table with permanent members (a queue without
+    x-expires) never expires: adding one removes the TTL.
+    """
 
     def add(self, exchange: str, member: str, ttl: int | None = None) -> None:
         keys = self.keys
-        self.link.pipe(("SADD", keys.binding_key(exchange), member),
-                       ("SADD", keys.permanent_key(exchange), member))
+        table, permanent = keys.binding_key(exchange), keys.permanent_key(exchange)
+        if ttl is not None:
+            self.link.script(REFRESH_EXPIRING_BINDING, [table, permanent], [member, ttl])
+        else:
+            self.link.pipe(("SADD", table, member), ("SADD", permanent, member),
+                           ("PERSIST", table))
 
     def sweep(self, limit: int = 100) -> int:
+        """Nothing to sweep: the tables expire by themselves."""
         return 0
 
     def maybe_refresh(self, min_ttl: int,
                       entries: Callable[[], list[tuple[str, str, int]]]) -> None:
-        return None
+        now = monotonic()
+        if now - self.refreshed_at < min_ttl / 3000:
+            return
+        keys = self.keys
+        calls = [([keys.binding_key(exchange), keys.permanent_key(exchange)], [member, ttl])
+                 for exchange, member, ttl in entries()]
+        if calls:
+            self.link.pipe_scripts(REFRESH_EXPIRING_BINDING, calls)
+        self.refreshed_at = now
 
 
 class ClusterFetcher(Fetcher):
