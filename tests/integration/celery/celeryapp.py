@@ -14,6 +14,7 @@ same ``make_app`` with the same settings.
 ``CT_TRANSPORT``   JSON of broker_transport_options (optional)
 ``CT_HEARTBEAT``   broker_heartbeat in seconds (optional)
 ``CT_BEAT``        seconds between two beat runs of ``record('beat')`` (optional)
+``CT_DISABLE_PREFETCH``  ``1`` sets ``worker_disable_prefetch`` (optional)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from celery import Celery
 
 ENV_KEYS = ("CT_BROKER", "CT_BACKEND", "CT_QUEUE", "CT_CONTROL", "CT_EVENTS", "CT_STATE",
-            "CT_TRANSPORT", "CT_HEARTBEAT", "CT_BEAT")
+            "CT_TRANSPORT", "CT_HEARTBEAT", "CT_BEAT", "CT_DISABLE_PREFETCH")
 
 
 def _append(state: str, event: str, token: str, request: Any, **extra: Any) -> None:
@@ -68,6 +69,8 @@ def make_app(env: Mapping[str, str]) -> Celery:
     )
     if env.get("CT_HEARTBEAT"):
         app.conf.broker_heartbeat = float(env["CT_HEARTBEAT"])
+    if env.get("CT_DISABLE_PREFETCH") == "1":
+        app.conf.worker_disable_prefetch = True
     if env.get("CT_BEAT"):
         app.conf.beat_schedule = {
             "record-beat": {"task": "celeryapp.record", "schedule": float(env["CT_BEAT"]),
