@@ -100,6 +100,18 @@ def make_app(env: Mapping[str, str]) -> Celery:
         _append(state, "done", token, self.request)
         return token
 
+    @app.task(name="celeryapp.gated", shared=False, bind=True, acks_late=True)
+    def gated(self: Any, token: str, gate: str, timeout: float = 30.0) -> str:
+        """Run until the file ``gate`` exists (at most ``timeout`` seconds)."""
+        _append(state, "start", token, self.request)
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(gate):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"gate {gate} not opened within {timeout}s")
+            time.sleep(0.02)
+        _append(state, "done", token, self.request)
+        return token
+
     @app.task(name="celeryapp.tsum", shared=False)
     def tsum(values: list[int]) -> int:
         return sum(values)

@@ -2,31 +2,36 @@
 
 Celery 5.7 applies the setting on Redis only: it replaces ``can_consume`` on
 the task channel's QoS instance with one that says no while the worker holds
-as many tasks as it has processes.  With six ``acks_late`` tasks of a few
-seconds each, Celery 5.7 on kombu 5.7 holds exactly the two that run: no
-reserved task, two unacked records, four messages left in the queue (and
-without the setting it holds all six: four reserved).  On RabbitMQ Celery
-ignores the setting and says so in the worker's log.
+as many tasks as it has processes.  With six ``acks_late`` tasks, four queued
+before the worker starts and two sent while it runs two, Celery 5.7 on kombu
+5.7 holds exactly the two that run: no reserved task, two unacked records,
+the rest left in the queue (without the setting it holds all six: four
+reserved).  The Redis test runs tasks that wait for a gate file the test
+opens, so what the worker holds does not change while the test looks.  On
+RabbitMQ Celery ignores the setting and says so in the worker's log.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import wait_until
 from helpers.celerycluster import REDIS_DB_URL, Cluster, make_cluster
+from helpers.celeryproc import CeleryProcess
 
 pytestmark = pytest.mark.slow
 
 TASKS = 6
-#: Seconds each task sleeps: long enough to look at the worker while two run.
-SECONDS = 3.0
+#: Seconds each task sleeps on RabbitMQ.
+SECONDS = 1.5
 RUN_TIMEOUT = 60.0
 
 
@@ -55,28 +60,35 @@ def amqp_cluster(tmp_path: Path, celery_vhost: str) -> Iterator[Cluster]:
         made.close()
 
 
-def node_name(cluster: Cluster) -> str:
-    """The node name of the cluster's only worker."""
-    replies = cluster.app.control.ping(timeout=3)
-    names = [name for reply in replies for name in reply if name.startswith("w")]
-    assert len(names) == 1, f"expected one worker to answer ping: {replies}"
-    return str(names[0])
+def worker_node(worker: CeleryProcess) -> str:
+    """The node name ``worker`` was started with (``-n``), ``%h`` expanded."""
+    pattern = str(worker.argv[worker.argv.index("-n") + 1])
+    return pattern.replace("%h", socket.gethostname())
 
 
-def send_six(cluster: Cluster, seconds: float) -> dict[str, str]:
-    """Send the six slow tasks; token -> task id."""
+def send_slow(cluster: Cluster, count: int, seconds: float) -> dict[str, str]:
+    """Send ``count`` slow tasks; token -> task id."""
     slow = cluster.task("slow")
-    tokens = [f"p{i}-{uuid.uuid4().hex}" for i in range(TASKS)]
+    tokens = [f"p{i}-{uuid.uuid4().hex}" for i in range(count)]
     return {tok: slow.apply_async((tok, seconds), ignore_result=True).id for tok in tokens}
 
 
 def progress(cluster: Cluster, tokens: dict[str, str]) -> tuple[set[str], set[str]]:
     """Ids of the tasks that started, and of those that are done."""
-    started, done = set(), set()
+    started: set[str] = set()
+    done: set[str] = set()
     for event in cluster.events():
         if event["token"] in tokens:
             (started if event["event"] == "start" else done).add(event["id"])
     return started, done
+
+
+def started_at_least(cluster: Cluster, tokens: dict[str, str], count: int) -> bool:
+    return len(progress(cluster, tokens)[0]) >= count
+
+
+def all_done(cluster: Cluster, tokens: dict[str, str], ids: frozenset[str]) -> bool:
+    return progress(cluster, tokens)[1] >= ids
 
 
 def wait_all_once(cluster: Cluster, tokens: dict[str, str]) -> None:
@@ -94,45 +106,62 @@ def task_ids(reply: dict[str, Any] | None, name: str) -> list[str]:
     return sorted(str(task["id"]) for task in reply[name])
 
 
+def send_gated(cluster: Cluster, count: int) -> dict[str, str]:
+    """Send ``count`` tasks that each run until the test opens their gate; token -> id."""
+    gated = cluster.task("gated")
+    tokens = [f"g{i}-{uuid.uuid4().hex}" for i in range(count)]
+    return {tok: gated.apply_async((tok, str(cluster.directory / f"gate-{tok}"), RUN_TIMEOUT / 2),
+                                   ignore_result=True).id for tok in tokens}
+
+
 @pytest.mark.redis
 def test_redis_worker_holds_only_the_tasks_it_runs(redis_cluster: Cluster) -> None:
     import redis
 
     cluster = redis_cluster
-    transport = json.loads(cluster.env["CT_TRANSPORT"])
-    cluster.start_worker()
-    name = node_name(cluster)
-    inspect = cluster.app.control.inspect(timeout=3, destination=[name])
+    unacked_key = json.loads(cluster.env["CT_TRANSPORT"])["unacked_key"]
     client = redis.Redis.from_url(REDIS_DB_URL, socket_timeout=5)
     try:
-        tokens = send_six(cluster, SECONDS)
-        wait_until(lambda: len(progress(cluster, tokens)[0]) >= 2, timeout=RUN_TIMEOUT,
-                   interval=0.05, message="two tasks started")
-        # Look at the worker while two run and more wait in the queue.  A look
-        # counts when nothing started or finished during it: then the worker
-        # holds the two running tasks and nothing else (a third would show as
-        # reserved, as a third unacked record and as one message less queued).
-        looks = 0
-        deadline = time.monotonic() + RUN_TIMEOUT
-        while looks < 5:
-            started, done = progress(cluster, tokens)
-            if len(started) >= TASKS:
-                break
-            assert time.monotonic() < deadline, f"the tasks did not all start: {started}"
-            active = task_ids(inspect.active(), name)
-            reserved = task_ids(inspect.reserved(), name)
-            unacked = int(client.hlen(transport["unacked_key"]))
-            queued = int(client.llen(cluster.queue))
-            if progress(cluster, tokens) != (started, done) or len(started - done) != 2:
-                continue  # a task started or finished meanwhile: look again
-            looks += 1
-            assert active == sorted(started - done), (active, started, done)
-            assert reserved == [], f"the worker reserved {reserved} while two tasks ran"
-            assert unacked == 2, f"{unacked} unacked records while two tasks ran"
-            assert queued == TASKS - len(started), (queued, len(started))
-        assert looks >= 2, f"{looks} look(s) at the worker while two tasks ran, wanted 2"
+        # Four wait before the worker starts (its first fetch finds them all);
+        # two more arrive while two run (they wake the worker up).
+        tokens = send_gated(cluster, TASKS - 2)
+        assert client.llen(cluster.queue) == TASKS - 2
+        worker = cluster.start_worker()
+        name = worker_node(worker)
+        inspect = cluster.app.control.inspect(timeout=5, destination=[name])
+        by_id = {task_id: tok for tok, task_id in tokens.items()}
+        finished: set[str] = set()
+        for round_ in range(TASKS // 2):
+            # Two tasks run and wait for their gates: nothing changes until the
+            # test opens them, so the worker must hold these two and nothing
+            # else (a third would be reserved, a third unacked record and one
+            # message less in the queue).
+            wait_until(partial(started_at_least, cluster, tokens, len(finished) + 2),
+                       timeout=RUN_TIMEOUT / 2, interval=0.05,
+                       message=f"two tasks started in round {round_ + 1}")
+            if round_ == 0:
+                late = send_gated(cluster, 2)
+                tokens.update(late)
+                by_id.update({task_id: tok for tok, task_id in late.items()})
+            for _ in range(3):
+                started, done = progress(cluster, tokens)
+                running = started - done
+                assert len(running) == 2 and done == finished, (round_, started, done)
+                assert task_ids(inspect.active(), name) == sorted(running), round_
+                reserved = task_ids(inspect.reserved(), name)
+                assert reserved == [], f"round {round_ + 1}: the worker reserved {reserved}"
+                unacked = client.hlen(unacked_key)
+                assert unacked == 2, f"round {round_ + 1}: {unacked} unacked records"
+                assert client.llen(cluster.queue) == TASKS - len(started), round_
+                time.sleep(0.2)
+            for task_id in running:
+                (cluster.directory / f"gate-{by_id[task_id]}").touch()
+            finished |= running
+            wait_until(partial(all_done, cluster, tokens, frozenset(finished)),
+                       timeout=RUN_TIMEOUT / 2, interval=0.05,
+                       message=f"the tasks of round {round_ + 1} done")
         wait_all_once(cluster, tokens)
-        wait_until(lambda: client.hlen(transport["unacked_key"]) == 0, timeout=10,
+        wait_until(lambda: client.hlen(unacked_key) == 0, timeout=10,
                    message="every record acked")
     finally:
         client.close()
@@ -144,9 +173,9 @@ def test_amqp_worker_ignores_the_setting_as_celery_says(amqp_cluster: Cluster) -
     worker = cluster.start_worker()
     worker.wait_for("worker_disable_prefetch is only supported for Redis brokers", timeout=10)
     assert "Current broker transport: amqp" in worker.log(), worker.log()
-    name = node_name(cluster)
-    inspect = cluster.app.control.inspect(timeout=3, destination=[name])
-    tokens = send_six(cluster, SECONDS / 2)
+    name = worker_node(worker)
+    inspect = cluster.app.control.inspect(timeout=5, destination=[name])
+    tokens = send_slow(cluster, TASKS, SECONDS)
     # The prefetch window (4 x 2 processes) holds every task: two run, four wait.
     seen: list[tuple[list[str], list[str]]] = []
 
