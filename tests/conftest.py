@@ -8,6 +8,7 @@ it, or failed when ``CI=true``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Callable
 
 import pytest
@@ -18,6 +19,8 @@ pytest_plugins = ["kombu.testing.pytest_plugin"]
 pytest.register_assert_rewrite("kombu.testing")
 
 from helpers import require, transport_params, unique_name  # noqa: E402
+from helpers.redis_cluster import LocalCluster  # noqa: E402
+from helpers.transports import CLUSTER_PLACEHOLDER  # noqa: E402
 
 #: Redis database of the tests that use ``redis_url``.
 REDIS_TEST_DB = 12
@@ -49,9 +52,24 @@ def amqp_url() -> str:
 
 @pytest.fixture(params=transport_params())
 def transport_url(request: pytest.FixtureRequest) -> str:
-    """Each transport of ``helpers.transports.TRANSPORTS`` in turn."""
+    """Each transport of ``helpers.transports.TRANSPORTS`` in turn (the Redis
+    Cluster case starts the session's cluster and gives its URL)."""
     url: str = request.param
+    if url == CLUSTER_PLACEHOLDER:
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url()
     return url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """A Redis Cluster on loopback (three masters, three replicas), started
+    once per test run; skipped (failed under CI) without redis-server/redis-cli."""
+    cluster = LocalCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

@@ -40,6 +40,12 @@ TRANSPORTS: list[TransportCase] = [
                       requeue_at_head="kombu's Redis transport requeues at the tail "
                                       "(LPUSH), and kombu-redis does as kombu 5.x does",
                       ttl="kombu's Redis transport ignores per-message expiration")),
+    # Redis Cluster: the URL is the session's cluster (tests/conftest.py starts it).
+    TransportCase("rediscluster", "rediscluster://session-cluster", "rediscluster",
+                  Requirements(priority_order="asc").without(
+                      headers_exchange="kombu's Redis transport has no headers exchange",
+                      requeue_at_head="requeues at the tail (LPUSH), as kombu's Redis transport",
+                      ttl="kombu's Redis transport ignores per-message expiration")),
     # The example third-party distribution, installed like any other.
     TransportCase("dictq", "dictq://", requirements=Requirements.lacking(
         multiprocess=_IN_PROCESS,
@@ -48,8 +54,14 @@ TRANSPORTS: list[TransportCase] = [
 ]
 
 
+#: The URL of the Redis Cluster case, replaced by the running cluster's.
+CLUSTER_PLACEHOLDER = "rediscluster://session-cluster"
+
+
 def requirements_for(url: str) -> Requirements:
     """What the transport at ``url`` declares to the conformance kit."""
+    if url.startswith("rediscluster://"):
+        url = CLUSTER_PLACEHOLDER
     for case in TRANSPORTS:
         if case.url == url:
             return case.requirements

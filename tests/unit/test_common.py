@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -30,17 +29,6 @@ from kombu.common import (
     uuid,
 )
 from kombu.exceptions import ChannelError
-
-
-@pytest.fixture
-def conn() -> Iterator[Connection]:
-    with Connection("memory://") as connection:
-        yield connection
-
-
-@pytest.fixture
-def channel(conn: Connection) -> Any:
-    return conn.default_channel
 
 
 def exchange_exists(channel: Any, name: str) -> bool:

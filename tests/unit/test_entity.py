@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pickle
 import socket
-from collections.abc import Iterator
 from copy import copy
 from typing import Any
 from uuid import uuid4
@@ -18,17 +17,6 @@ from kombu.entity import (
     maybe_delivery_mode,
 )
 from kombu.exceptions import ChannelError, ContentDisallowed, NotBoundError
-
-
-@pytest.fixture
-def conn() -> Iterator[Connection]:
-    with Connection("memory://") as connection:
-        yield connection
-
-
-@pytest.fixture
-def channel(conn: Connection) -> Any:
-    return conn.default_channel
 
 
 def exchange_exists(channel: Any, name: str) -> bool:

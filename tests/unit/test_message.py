@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,17 +12,6 @@ from kombu import Connection, Exchange, Producer, Queue
 from kombu.exceptions import ContentDisallowed, DecodeError, MessageStateError
 from kombu.message import Message
 from kombu.serialization import registry
-
-
-@pytest.fixture
-def conn() -> Iterator[Connection]:
-    with Connection("memory://") as connection:
-        yield connection
-
-
-@pytest.fixture
-def channel(conn: Connection) -> Any:
-    return conn.default_channel
 
 
 @pytest.fixture

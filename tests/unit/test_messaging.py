@@ -5,7 +5,6 @@ from __future__ import annotations
 import pickle
 import socket
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,17 +12,6 @@ from helpers import unique_name as unique
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.exceptions import ContentDisallowed, DecodeError, NotBoundError, OperationalError
 from kombu.utils.functional import ChannelPromise
-
-
-@pytest.fixture
-def conn() -> Iterator[Connection]:
-    with Connection("memory://") as connection:
-        yield connection
-
-
-@pytest.fixture
-def channel(conn: Connection) -> Any:
-    return conn.default_channel
 
 
 class Collector:

@@ -320,7 +320,7 @@ def test_a_bad_transport_name_fails_at_construction_like_its_url(tmp_path: Path)
     assert k6 == "constructed" and m6 == "no.such:Thing"
 
 
-PARSING_PLUGIN = textwrap.dedent("""
+RETIRED_HOOKS_PLUGIN = textwrap.dedent("""
     import kombu
 
     @kombu.hookimpl
@@ -329,40 +329,34 @@ PARSING_PLUGIN = textwrap.dedent("""
 
     @kombu.hookimpl
     def kombu_parse_url(scheme, url):
-        if scheme == "pu":
-            return {"hostname": "parsed-by-plugin", "port": 4242}
-        return None
+        raise AssertionError("kombu_parse_url is not a hook of kombu-core")
 
     @kombu.hookimpl
     def kombu_connection_defaults(transport, options):
-        if transport == "pu":
-            options["heartbeat"] = 17
+        raise AssertionError("kombu_connection_defaults is not a hook of kombu-core")
 """)
 
 
-@pytest.mark.parametrize("first", ["url", "transport"])
-def test_parse_url_and_defaults_hooks_apply_to_the_first_connection(
-        tmp_path: Path, first: str) -> None:
+def test_a_plugin_with_hooks_kombu_does_not_define_still_registers(tmp_path: Path) -> None:
+    """kombu_parse_url and kombu_connection_defaults are not hookspecs: a plugin
+    that implements them loads, its transport parses URLs with kombu's parser,
+    and the functions are never called."""
     plugin = Dist("kombu-pu", "1.0", {"pu": "kombu_pu.plugin"}, {
-        "kombu_pu.plugin": PARSING_PLUGIN,
+        "kombu_pu.plugin": RETIRED_HOOKS_PLUGIN,
         "kombu_pu.transport": VIRTUAL_TRANSPORT % {"name": "pu"},
     })
-    out = ok(run(tmp_path, [MEMORY, plugin], f"""
+    out = ok(run(tmp_path, [MEMORY, plugin], """
         import json
         from kombu import Connection
-        made = []
-        for kind in ({first!r}, "url", "transport"):
-            c = Connection("pu://somehost:1/") if kind == "url" else Connection(transport="pu")
-            made.append([c.hostname, c.port, c.heartbeat])
-        memory = Connection("memory://")
-        made.append([memory.hostname, memory.port, memory.heartbeat])
-        print(json.dumps(made))
+        from kombu import hookspecs
+        c = Connection("pu://somehost:1/?heartbeat=3")
+        with Connection(transport="pu") as conn:
+            conn.connect()
+            connected = conn.connected
+        print(json.dumps([c.hostname, c.port, c.heartbeat, connected,
+                          hasattr(hookspecs, "kombu_parse_url")]))
     """))
-    first_made, by_url, by_name, memory = json.loads(out)
-    assert by_url == ["parsed-by-plugin", 4242, 17]
-    assert by_name[2] == 17
-    assert first_made == (by_url if first == "url" else by_name)
-    assert memory[2] == 0  # the hooks leave other transports alone
+    assert json.loads(out) == ["somehost", 1, 3.0, True, False]
 
 
 def test_unknown_name_lists_installed_and_suggests(tmp_path: Path) -> None:
@@ -496,9 +490,9 @@ def test_register_rejects_a_foreign_api() -> None:
 def test_fast_entry_point_scan_agrees_with_importlib_metadata() -> None:
     from importlib.metadata import entry_points
 
-    from kombu.transport.plugins import _scan_entry_points
+    from kombu.utils.entrypoints import scan_entry_points
 
-    fast = _scan_entry_points("kombu.transports")
+    fast = scan_entry_points("kombu.transports")
     assert fast is not None
     ours = sorted((ep.name, ep.value, ep.dist.name, ep.dist.version) for ep in fast)
     theirs = sorted((ep.name, ep.value, ep.dist.name.lower().replace("_", "-"), ep.dist.version)

@@ -16,12 +16,6 @@ from kombu.simple import SimpleBuffer, SimpleQueue
 
 
 @pytest.fixture
-def conn() -> Iterator[Connection]:
-    with Connection("memory://") as connection:
-        yield connection
-
-
-@pytest.fixture
 def sq(conn: Connection) -> Iterator[SimpleQueue]:
     with conn.SimpleQueue(unique()) as q:
         yield q

@@ -404,3 +404,31 @@ def test_malformed_urls_never_show_the_password(user: str, secret: str, port: st
 def test_mask_password_masks_whole_occurrences_only(text: str, password: str | None,
                                                     expected: str) -> None:
     assert mask_password(text, password) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("true", True), ("Yes", True), ("ON", True), ("false", False), ("no", False),
+    ("off", False), ("1", 1), ("0", 0), ("60", 60), ("0.5", 0.5), ("fast", "fast"),
+    (7, 7), (None, None),
+])
+def test_coerce_query_value(text: object, expected: object) -> None:
+    from kombu.utils.url import coerce_query_value
+
+    value = coerce_query_value(text)
+    assert value == expected and type(value) is type(expected)
+
+
+def test_connection_query_param_converts_and_names_the_bad_key() -> None:
+    from kombu.utils.url import connection_query_param
+
+    url = "amqp://u:secret@h//?heartbeat=x"
+    assert connection_query_param(url, "heartbeat", "10") == 10.0
+    assert connection_query_param(url, "insist", "on") is True
+    assert connection_query_param(url, "ssl", "false") is False
+    assert connection_query_param(url, "ssl", {"ssl_keyfile": "k"}) == {"ssl_keyfile": "k"}
+    assert connection_query_param(url, "failover_strategy", "shuffle") == "shuffle"
+    with pytest.raises(ValueError, match="heartbeat='x'") as info:
+        connection_query_param(url, "heartbeat", "x")
+    assert "secret" not in str(info.value)
+    with pytest.raises(ValueError, match="not a boolean"):
+        connection_query_param(url, "insist", "maybe")

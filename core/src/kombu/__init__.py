@@ -8,6 +8,7 @@ and not :mod:`pluggy`.
 from __future__ import annotations
 
 import importlib
+import os
 from collections import namedtuple
 
 # Type checkers read __init__.pyi; importing typing here would cost ~10 ms.
@@ -16,6 +17,30 @@ version_info_t = namedtuple("version_info_t", ("major", "minor", "micro", "relea
 
 VERSION = version_info = version_info_t(1, 0, 0, "", "")
 __version__ = "1.0.0"
+
+# Files that kombu 5.x ships and kombu-core never does.  Both provide the
+# "kombu" folder, so installing kombu-core over kombu 5.x (or kombu 5.x and then
+# kombu-core) leaves a mix of the two; stop here with the fix instead of failing
+# somewhere deep.  A stat or two: no metadata is read.
+_KOMBU5_MARKERS = ("librabbitmq.py", "SLMQ.py", "qpid.py")
+
+
+def _refuse_mixed_install() -> None:
+    transport = os.path.join(os.path.dirname(__file__), "transport")
+    for marker in _KOMBU5_MARKERS:
+        found = os.path.join(transport, marker)
+        if os.path.exists(found):
+            raise ImportError(
+                f"kombu 5.x is installed in the same folder as kombu-core ({found} belongs to "
+                f"kombu 5.x, not to kombu-core): the two share the 'kombu' package and overwrite "
+                f"each other's files.  Remove kombu 5.x and restore kombu-core: "
+                f"'pip uninstall -y kombu' then 'pip install --force-reinstall --no-deps "
+                f"kombu-core'.  To install Celery beside kombu-core, use the placeholder 'kombu' "
+                f"distribution or uv's exclude-dependencies (see the Celery section of the "
+                f"kombu-core README).")
+
+
+_refuse_mixed_install()
 
 #: Version of the transport interface plugins are written against: a plugin
 #: registers with ``api=(major, minor)``; the major must equal this one's and

@@ -1,50 +1,53 @@
 """Connection to a broker: URLs, failover, retries, channels and pools.
 
-Differences from kombu 5.x, where kombu is known to be wrong:
-
-* ``max_retries=0`` means one attempt and no retry (kombu 5.x retried
-  forever, kombu #1079); ``max_retries=None`` retries until ``timeout``.
-* Every retry sleeps its interval; an alternate host that has not been tried
-  in the current round is tried at once, and the interval grows only after
-  all hosts failed (kombu #612, #357).
-* :meth:`Connection.autoretry` and :attr:`Connection.default_channel` honour
-  the retry limits when they have to connect (kombu #829, celery #4328).
-* Errors a reconnect cannot repair (wrong credentials) are raised at once.
-* The first use of :attr:`Connection.connection` (and so of ``channel()``)
-  tries each host once; the default channel's policy allows
-  ``connect_timeout`` per host, so a host that never answers does not use
-  up the time of its alternates.
-* A connection found dead is closed when it is replaced; kombu left its
-  socket open until garbage collection.
-* :meth:`Connection.clone` keeps the alternates (kombu #185).
-* A ``rediss://`` URL without TLS options verifies certificates; kombu 5.x
-  silently turned verification off.
+:class:`Connection` holds a broker's address and options, opens the
+transport's connection on first use and hands out channels.  Retries follow
+a :class:`~kombu.retry.RetryPolicy`; host lists and failover strategies come
+from :mod:`kombu.failover`; URL parsing and query conversion from
+:mod:`kombu.utils.url`.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from itertools import count, cycle
 from time import monotonic, sleep
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import quote
 
 from kombu import observability
 from kombu.exceptions import AccessRefused, OperationalError
+from kombu.failover import (
+    check_alternates,
+    completes_round,
+    failover_strategies,
+    get_failover_strategy,
+    split_host_port,
+    split_hosts,
+    with_primary,
+)
 from kombu.log import get_logger
+from kombu.retry import RetryPolicy
 from kombu.transport import get_transport_cls
-from kombu.transport.plugins import registry
-from kombu.utils.url import as_url, mask_password, maybe_sanitize_url, parse_url, url_to_parts
+from kombu.transport.transport_registry import registry
+from kombu.utils.url import (
+    CONNECTION_QUERY_PARAMS,
+    as_url,
+    coerce_query_value,
+    connection_query_param,
+    mask_password,
+    maybe_sanitize_url,
+    parse_url,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from kombu.messaging import Consumer, Producer
     from kombu.resource import ChannelPool, ConnectionPool
     from kombu.simple import SimpleBuffer, SimpleQueue
     from kombu.transport.base import Management, Transport
+    from kombu.transport.protocols import ChannelProtocol
 
 __all__ = ("BrokerConnection", "ChannelPool", "Connection", "ConnectionPool", "PooledConnection",
            "failover_strategies", "maybe_channel", "is_connection")
@@ -56,123 +59,12 @@ _LOG_CHANNEL = os.environ.get("KOMBU_LOG_CHANNEL", False)
 T = TypeVar("T")
 
 
-def shufflecycle(hosts: Sequence[str]) -> Iterator[str]:
-    """Yield the hosts in an order shuffled once, then round and round.
-
-    The first host comes first (the Connection starts there and skips it);
-    the others follow in random order, so connections spread over the
-    hosts, and any ``len(hosts)`` attempts in a row, from wherever a
-    failover starts, reach every host (kombu drew hosts independently and
-    could miss the live one for several rounds).
-    """
-    hosts = list(hosts)
-    rest = hosts[1:]
-    random.shuffle(rest)
-    return cycle(hosts[:1] + rest)
-
-
 #: Transport names written as another name in URLs (``as_uri``), as in kombu.
 resolve_aliases = {"pyamqp": "amqp", "librabbitmq": "amqp"}
-
-failover_strategies: dict[str, Callable[[Sequence[str]], Iterator[str]]] = {
-    "round-robin": cycle,
-    "shuffle": shufflecycle,
-}
-
-# Connection arguments a URL query may set directly, with their types.
-def _url_bool(value: str) -> bool:
-    low = value.lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("not a boolean (use true or false)")
-
-
-def _url_ssl(value: Any) -> Any:
-    return value if not isinstance(value, str) else _url_bool(value)
-
-
-#: Connection arguments a URL's query may set, and how its text converts.
-_URL_PARAMS: dict[str, Callable[[Any], Any]] = {
-    "heartbeat": float,
-    "connect_timeout": float,
-    "login_method": str,
-    "insist": _url_bool,
-    "ssl": _url_ssl,
-    "failover_strategy": str,
-}
-
-
-def _url_param(url: str, key: str, value: Any) -> Any:
-    try:
-        return _URL_PARAMS[key](value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"Invalid broker URL {maybe_sanitize_url(url)!r}: the query sets "
-                         f"{key}={value!r}, which is {exc}") from None
-
-
-def _split_host_port(params: dict[str, Any]) -> None:
-    """Check a host name given without a scheme; ``host:port`` sets the port."""
-    host = params["hostname"]
-    if any(c in host for c in "@/?#") or any(c.isspace() for c in host):
-        shown = host.split("@", 1)[-1] if "@" in host else host
-        raise ValueError(
-            f"Connection() got {('...@' + shown) if '@' in host else shown!r} as the host "
-            f"name, which is not one: pass a URL with its scheme (e.g. 'amqp://user:"
-            f"password@host:5672//') or the host alone with userid=, password= and port=")
-    if host.count(":") == 1:  # host:port (an IPv6 literal has several colons)
-        name, _, port = host.partition(":")
-        if not port.isdigit():
-            raise ValueError(f"Connection() got the host name {host!r}: the part after ':' "
-                             f"must be a port number")
-        params["hostname"] = name
-        if params["port"] is None:
-            params["port"] = int(port)
-
-
-def _check_url(url: str) -> None:
-    """Raise the parse error of a malformed alternate URL now, not at failover."""
-    if "://" in url and "+" not in url[:url.index("://")]:
-        parse_url(url)
-
-
-def _listed(host: str, port: int | None, uri_prefix: str | None, urls: list[str]) -> bool:
-    """Whether ``host`` is in ``urls``: a URL (with or without its ``uri_prefix``)
-    or a host name and port, as ``clone()`` and unpickling pass them."""
-    if host in urls or (uri_prefix and f"{uri_prefix}+{host}" in urls):
-        return True
-    if "://" in host:
-        return False
-    for url in urls:
-        if "://" not in url or "+" in url[:url.index("://")]:
-            continue
-        parts = url_to_parts(url)
-        if parts.hostname == host and (port is None or parts.port in (None, port)):
-            return True
-    return False
-
 
 def _rebuild(cls: type[Connection], params: dict[str, Any]) -> Connection:
     """Unpickle a :class:`Connection` (see ``Connection.__reduce__``)."""
     return cls(**params)
-
-
-def _coerce(value: Any) -> Any:
-    """Turn URL query text into the int, float or bool it spells."""
-    if not isinstance(value, str):
-        return value
-    low = value.lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
 
 
 class Connection:
@@ -215,9 +107,9 @@ class Connection:
     transport_cls: Any = None
     cycle: Iterator[str] | None = None
     #: The pool this connection belongs to (set by the pool that made it).
-    _pool: Any = None
+    _pool: ConnectionPool | None = None
     _connection: Any = None
-    _default_channel: Any = None
+    _default_channel: ChannelProtocol | None = None
     _transport: Transport | None = None
     _closed: bool | None = None
     _logger = False
@@ -234,8 +126,7 @@ class Connection:
                  heartbeat: float = 0, failover_strategy: Any = "round-robin",
                  alternates: Sequence[str] | None = None, credential_provider: Any = None,
                  **kwargs: Any) -> None:
-        alt = list(alternates or ())
-        single = isinstance(hostname, str) and ";" not in hostname
+        hostname, alt, single = split_hosts(hostname, alternates)
         transport_options = dict(transport_options or {})
         params: dict[str, Any] = {
             "hostname": hostname, "userid": userid, "password": password,
@@ -243,29 +134,15 @@ class Connection:
             "transport": transport, "connect_timeout": connect_timeout,
             "login_method": login_method, "heartbeat": heartbeat,
         }
-        if hostname is not None and not isinstance(hostname, str):
-            hosts = list(hostname)
-            if not hosts:
-                raise ValueError("Connection() got an empty list of hosts: pass at least one URL")
-            alt = hosts + alt
-            hostname = params["hostname"] = hosts[0]
-        if hostname and ";" in hostname:
-            hosts = [h.strip() for h in hostname.split(";") if h.strip()]
-            alt = hosts + alt
-            hostname = params["hostname"] = hosts[0]
         self.uri_prefix = uri_prefix
         if hostname and "://" in hostname:
             self._apply_url(hostname, params, transport_options)
         elif hostname:
-            _split_host_port(params)
+            split_host_port(params)
         if alt and single and hostname:
             primary = hostname if "://" in hostname else params["hostname"]
-            if not _listed(primary, params["port"], uri_prefix, alt):
-                # The primary host is part of the rotation (kombu left it
-                # out, so a failover never came back to it).
-                alt.insert(0, primary)
-        for url in alt:
-            _check_url(url)
+            with_primary(alt, primary, params["port"], uri_prefix)
+        check_alternates(alt)
         if failover_strategy in (None, "round-robin"):  # the URL's query may name one
             failover_strategy = params.pop("failover_strategy", failover_strategy)
         params.pop("failover_strategy", None)
@@ -274,13 +151,8 @@ class Connection:
         self._init_params(**params)
         self.alt = alt
         self._failover_strategy = failover_strategy or "round-robin"
-        strategy = self.failover_strategies.get(failover_strategy or "round-robin",
-                                                failover_strategy)
-        if not callable(strategy):
-            raise ValueError(
-                f"Unknown failover_strategy {failover_strategy!r}: use one of "
-                f"{', '.join(map(repr, self.failover_strategies))} or a callable")
-        self.failover_strategy = strategy
+        self.failover_strategy = get_failover_strategy(failover_strategy,
+                                                       self.failover_strategies)
         if self.alt:
             self.cycle = self.failover_strategy(self.alt)
             next(self.cycle)  # the first entry is the current host
@@ -301,48 +173,25 @@ class Connection:
             return
         transport = params["transport"] or scheme
         params["transport"] = transport
-        parsed = self._plugin_parse_url(transport, scheme, url)
-        if parsed is None:
-            if getattr(get_transport_cls(transport), "can_parse_url", False):
-                return
-            parsed = parse_url(url)
+        if getattr(get_transport_cls(transport), "can_parse_url", False):
+            return
+        parsed = parse_url(url)
         for key, value in parsed.items():
             if value is None or key == "transport":
                 continue
-            if key in _URL_PARAMS:
-                params[key] = _url_param(url, key, value)
+            if key in CONNECTION_QUERY_PARAMS:
+                params[key] = connection_query_param(url, key, value)
             elif key in params:
                 params[key] = value
             else:
-                transport_options.setdefault(key, _coerce(value))
+                transport_options.setdefault(key, coerce_query_value(value))
         params["hostname"] = parsed.get("hostname")
-
-    @staticmethod
-    def _plugin_parse_url(transport: Any, scheme: str, url: str) -> Mapping[str, Any] | None:
-        hooks = registry.hooks_for(transport)
-        if hooks is None or not hooks.kombu_parse_url.get_hookimpls():
-            return None
-        return hooks.kombu_parse_url(scheme=scheme, url=url)  # type: ignore[no-any-return]
 
     def _init_params(self, hostname: str | None, userid: str | None, password: str | None,
                      virtual_host: str | None, port: int | None, insist: bool, ssl: Any,
                      transport: Any, connect_timeout: float, login_method: str | None,
                      heartbeat: float, **extra: Any) -> None:
         registry.check(transport)  # a bad name fails here, as its URL form does
-        transport = transport or "amqp"
-        hooks = registry.hooks_for(transport)
-        if hooks is not None:
-            hook = hooks.kombu_connection_defaults
-            if hook.get_hookimpls():
-                options = {"hostname": hostname, "userid": userid, "password": password,
-                           "virtual_host": virtual_host, "port": port, "ssl": ssl,
-                           "connect_timeout": connect_timeout, "login_method": login_method,
-                           "heartbeat": heartbeat}
-                hook(transport=transport, options=options)
-                hostname, userid, password = options["hostname"], options["userid"], options["password"]
-                virtual_host, port, ssl = options["virtual_host"], options["port"], options["ssl"]
-                connect_timeout, login_method = options["connect_timeout"], options["login_method"]
-                heartbeat = options["heartbeat"]
         self.hostname = hostname
         self.userid = userid
         self.password = password
@@ -354,7 +203,7 @@ class Connection:
         self.insist = insist
         self.connect_timeout = connect_timeout
         self.ssl = ssl
-        self.transport_cls = transport
+        self.transport_cls = transport or "amqp"
         self.heartbeat = float(heartbeat) if heartbeat else heartbeat
 
     # -- failover ------------------------------------------------------------
@@ -386,7 +235,7 @@ class Connection:
 
     def completes_cycle(self, retries: int) -> bool:
         """Whether attempt number ``retries`` (from 0) was the last host of a round."""
-        return not (retries + 1) % len(self.alt) if self.alt else True
+        return completes_round(retries, len(self.alt))
 
     # -- connecting ----------------------------------------------------------
     def connect(self) -> Connection:
@@ -395,9 +244,8 @@ class Connection:
         return self
 
     def _connect_once_per_host(self) -> Any:
-        return self._ensure_connection(max_retries=max(len(self.alt) - 1, 0),
-                                       reraise_as_library_errors=False, interval_start=0,
-                                       interval_step=0, interval_max=0)
+        policy = RetryPolicy(max(len(self.alt) - 1, 0), 0, 0, 0)
+        return self._ensure_connection(policy, reraise_as_library_errors=False)
 
     def ensure_connection(self, errback: Callable[[BaseException, float], Any] | None = None,
                           max_retries: int | None = None, interval_start: float = 2,
@@ -422,36 +270,37 @@ class Connection:
         if connection is not None and transport is not None and \
                 transport.verify_connection(connection):
             return self  # already connected: the common case, kept cheap
-        self._ensure_connection(errback, max_retries, interval_start, interval_step,
-                                interval_max, callback, reraise_as_library_errors, timeout)
+        policy = RetryPolicy(max_retries, interval_start, interval_step, interval_max, timeout)
+        self._ensure_connection(policy, errback, callback, reraise_as_library_errors)
         return self
 
-    def _ensure_connection(self, errback: Callable[..., Any] | None = None,
-                           max_retries: int | None = None, interval_start: float = 2,
-                           interval_step: float = 2, interval_max: float = 30,
+    def _ensure_connection(self, policy: RetryPolicy,
+                           errback: Callable[[BaseException, float], Any] | None = None,
                            callback: Callable[[], Any] | None = None,
-                           reraise_as_library_errors: bool = True,
-                           timeout: float | None = None) -> Any:
+                           reraise_as_library_errors: bool = True) -> Any:
+        """Connect unless connected, retrying as ``policy`` allows; return the
+        transport's connection.
+
+        A failed host is followed at once by the next alternate; the policy's
+        interval is slept only after a whole round of hosts failed.
+        """
         if self.connected:
             return self._connection
-        deadline = None if timeout is None else monotonic() + timeout
-        interval = float(interval_start)
+        budget = policy.start()
         retryable = self._retryable_connection_errors()
         with (self._reraise_as_library_errors() if reraise_as_library_errors
               else _nullcontext()):
-            for attempt in count(0):
+            while True:
                 try:
-                    if deadline is None:
+                    if budget.deadline is None:
                         return self._connection_factory()
-                    return self._connect_within(deadline)
+                    return self._connect_within(budget.deadline)
                 except retryable as exc:
                     if isinstance(exc, AccessRefused):
                         raise
-                    if max_retries is not None and attempt >= max_retries:
-                        raise
-                    round_done = self.completes_cycle(attempt)
-                    wait = interval if round_done else 0.0
-                    if deadline is not None and monotonic() + wait >= deadline:
+                    round_done = self.completes_cycle(budget.retries)
+                    wait = budget.next_interval() if round_done else 0.0
+                    if budget.is_exhausted(wait):
                         raise
                     if errback is not None:
                         errback(exc, wait)
@@ -459,9 +308,7 @@ class Connection:
                     observability.maybe_switch_next(self, exc)
                     if wait:
                         _sleep_with_callback(wait, callback)
-                    if round_done:
-                        interval = min(interval + interval_step, interval_max)
-        raise AssertionError("unreachable")  # pragma: no cover
+                    budget = budget.increment(waited=round_done)
 
     def _connect_within(self, deadline: float) -> Any:
         """One attempt whose connect timeout ends by ``deadline`` at the latest."""
@@ -543,31 +390,31 @@ class Connection:
         without reconnecting.  ``max_retries`` and ``timeout`` bound the
         whole operation, reconnects included.  A ``socket.timeout`` from
         ``fun`` while the connection is still up (``drain_events`` found
-        nothing to do) is raised as it is (kombu reconnected and called
-        ``fun`` again).
+        nothing to do) is raised as it is.
         """
         retry_errors = tuple(retry_errors or ())
+        policy = RetryPolicy(max_retries, interval_start, interval_step, interval_max, timeout)
 
         def _ensured(*args: Any, **kwargs: Any) -> T:
-            deadline = None if timeout is None else monotonic() + timeout
+            budget = policy.start()
             conn_errors = self._retryable_connection_errors()
             chan_errors = tuple(self.recoverable_channel_errors)
             waited: socket.timeout | None = None
             with self._reraise_as_library_errors():
-                for retries in count(0):
+                while True:
                     try:
                         return fun(*args, **kwargs)
                     except AccessRefused:
                         raise
                     except retry_errors as exc:
-                        if _spent(retries, max_retries, deadline):
+                        if budget.is_exhausted():
                             raise
                         self._debug("ensure retry policy error: %r", exc)
                     except conn_errors as exc:
                         if isinstance(exc, socket.timeout) and self.connected:
                             waited = exc  # nothing to do in time: the connection is fine
                             break
-                        if _spent(retries, max_retries, deadline):
+                        if budget.is_exhausted():
                             raise
                         self._debug("ensure connection error: %r", exc)
                         observability.connection_lost(self, exc)
@@ -575,26 +422,21 @@ class Connection:
                         if errback is not None:
                             errback(exc, 0)
                         # The host that dropped us is suspect: start with the
-                        # next one, and give every host a try per retry left
-                        # (kombu #2330: kombu kept retrying the dead host).
+                        # next one, and give every host a try per retry left.
                         observability.maybe_switch_next(self, exc)
-                        hosts = max(len(self.alt), 1)
-                        remaining = (None if max_retries is None
-                                     else (max(max_retries - retries - 1, 0) + 1) * hosts - 1)
-                        left = None if deadline is None else max(deadline - monotonic(), 0.0)
-                        self._ensure_connection(errback, remaining, interval_start,
-                                                interval_step, interval_max,
-                                                reraise_as_library_errors=False, timeout=left)
+                        self._ensure_connection(budget.for_reconnect(len(self.alt)), errback,
+                                                reraise_as_library_errors=False)
                         channel = self.default_channel
                         obj.revive(channel)
                         if on_revive is not None:
                             on_revive(channel)
                     except chan_errors as exc:
-                        if _spent(retries, max_retries, deadline):
+                        if budget.is_exhausted():
                             raise
                         self._debug("ensure channel error: %r", exc)
                         if errback is not None:
                             errback(exc, 0)
+                    budget = budget.increment(waited=False)
             assert waited is not None
             raise waited
 
@@ -625,7 +467,7 @@ class Connection:
 
             def __call__(self, *args: Any, **kwargs: Any) -> tuple[T, Any]:
                 if channels[0] is None:
-                    connection._ensure_connection(max_retries=0,
+                    connection._ensure_connection(RetryPolicy(max_retries=0),
                                                   reraise_as_library_errors=False)
                     self.revive(connection.default_channel)
                 return fun(*args, channel=channels[0], **kwargs), channels[0]
@@ -633,16 +475,16 @@ class Connection:
         revive = Revival()
         return self.ensure(revive, revive, **ensure_options)
 
-    def revive(self, new_channel: Any) -> None:
+    def revive(self, new_channel: ChannelProtocol | None) -> None:
         """Drop the default channel if ``new_channel`` replaces it."""
         if self._default_channel is not None and new_channel is not self._default_channel:
             self.maybe_close_channel(self._default_channel)
             self._default_channel = None
 
     # -- channels and events -------------------------------------------------
-    def channel(self) -> Any:
+    def channel(self) -> ChannelProtocol:
         """A new channel on this connection (connecting first if needed)."""
-        chan = self.transport.create_channel(self.connection)
+        chan: ChannelProtocol = self.transport.create_channel(self.connection)
         if _LOG_CHANNEL:  # pragma: no cover
             self._debug("channel created: %r", chan)
         return chan
@@ -658,7 +500,7 @@ class Connection:
     def get_heartbeat_interval(self) -> float:
         return self.transport.get_heartbeat_interval(self.connection)
 
-    def maybe_close_channel(self, channel: Any) -> None:
+    def maybe_close_channel(self, channel: ChannelProtocol) -> None:
         """Close ``channel``, ignoring connection and channel errors."""
         try:
             channel.close()
@@ -666,34 +508,39 @@ class Connection:
             pass
 
     @property
-    def default_channel(self) -> Any:
+    def default_channel(self) -> ChannelProtocol:
         """The channel used by default (connecting, with retries, if needed).
 
         The retry policy comes from ``transport_options`` (``max_retries``,
         ``interval_start``, ``interval_step``, ``interval_max``,
         ``connect_retries_timeout``); by default it retries for
         ``connect_timeout`` seconds per host, so that a host that never
-        answers does not use up the time of its alternates (kombu allowed
-        ``connect_timeout`` in all).
+        answers does not use up the time of its alternates.
         """
         if self._default_channel is None or not self.connected:
-            self._ensure_connection(**self._extract_failover_opts())
+            self._ensure_connection(self.default_channel_policy())
             if self._default_channel is None:
                 self._default_channel = self.channel()
         return self._default_channel
 
-    def _extract_failover_opts(self) -> dict[str, Any]:
+    def default_channel_policy(self) -> RetryPolicy:
+        """The :class:`~kombu.retry.RetryPolicy` of :attr:`default_channel`.
+
+        The transport options ``max_retries``, ``interval_start``,
+        ``interval_step``, ``interval_max`` and ``connect_retries_timeout``
+        set it; the timeout defaults to ``connect_timeout`` per host.
+        """
         timeout = self.connect_timeout
         if timeout and self.alt:
             timeout *= len(self.alt)
-        opts: dict[str, Any] = {"timeout": timeout}
-        topts = self.transport_options
-        for key in ("max_retries", "interval_start", "interval_step", "interval_max"):
-            if key in topts:
-                opts[key] = topts[key]
-        if "connect_retries_timeout" in topts:
-            opts["timeout"] = topts["connect_retries_timeout"]
-        return opts
+        return RetryPolicy.from_options(self.transport_options, timeout=timeout)
+
+    def _extract_failover_opts(self) -> dict[str, Any]:
+        """:meth:`default_channel_policy` as ``ensure_connection`` arguments."""
+        policy = self.default_channel_policy()
+        return {"max_retries": policy.max_retries, "interval_start": policy.interval_start,
+                "interval_step": policy.interval_step, "interval_max": policy.interval_max,
+                "timeout": policy.timeout}
 
     # -- closing -------------------------------------------------------------
     def _do_close_self(self) -> None:
@@ -752,8 +599,7 @@ class Connection:
         """Close the connection; a pooled connection also goes back to its pool.
 
         The pool hands it out again unconnected: its next user connects it
-        on first use (kombu handed out a closed connection that could not
-        open a channel).
+        on first use.
         """
         self._close()
         pool = self._pool
@@ -766,7 +612,7 @@ class Connection:
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc_info: Any) -> None:
         """Release the connection; a pooled one whose block raised goes back
-        closed, and its next user gets a fresh connection (as kombu 5.7)."""
+        closed, and its next user gets a fresh connection."""
         pool = self._pool
         if pool is not None:
             from kombu.resource import exit_pooled
@@ -925,8 +771,7 @@ class Connection:
     def connection(self) -> Any:
         """The transport's connection object (connecting if needed).
 
-        Connecting tries each host once, as :meth:`connect` does (kombu made
-        two attempts whatever the number of hosts, sleeping between them).
+        Connecting tries each host once, as :meth:`connect` does.
         """
         if not self._closed:
             if not self.connected:
@@ -1011,12 +856,6 @@ class Connection:
 BrokerConnection = Connection
 
 
-def _spent(retries: int, max_retries: int | None, deadline: float | None) -> bool:
-    """Whether a retry budget (count or deadline) is used up."""
-    return ((max_retries is not None and retries >= max_retries)
-            or (deadline is not None and monotonic() >= deadline))
-
-
 class _nullcontext:
     def __enter__(self) -> None:
         return None
@@ -1074,7 +913,7 @@ _HELPERS = {
     "HashedSeq": "kombu.utils.collections", "cached_property": "kombu.utils.objects",
     "dictfilter": "kombu.utils.functional", "lazy": "kombu.utils.functional",
     "retry_over_time": "kombu.utils.functional", "ssl_available": "kombu.utils.url",
-    "supports_librabbitmq": "kombu.transport",
+    "supports_librabbitmq": "kombu.transport", "shufflecycle": "kombu.failover",
 }
 
 

@@ -44,40 +44,6 @@ def kombu_register_transports(register: Callable[..., None]) -> None:
     """
 
 
-@hookspec(firstresult=True)
-def kombu_parse_url(scheme: str, url: str) -> Mapping[str, Any] | None:
-    """Parse ``url`` for a transport that owns ``scheme``.
-
-    Return the connection keyword arguments (``hostname``, ``port``,
-    ``userid``, ``password``, ``virtual_host``, ``transport`` and any
-    transport options) or ``None`` to let kombu parse it.  The first
-    plugin to return a mapping wins.
-    """
-
-
-@hookspec
-def kombu_connection_defaults(transport: str, options: MutableMapping[str, Any]) -> None:
-    """Adjust the keyword arguments of a new :class:`~kombu.Connection`.
-
-    Called with the transport name (the URL scheme or ``transport=``) and
-    the mutable mapping of connection options (``hostname``, ``userid``,
-    ``password``, ``virtual_host``, ``port``, ``ssl``, ``connect_timeout``,
-    ``login_method``, ``heartbeat``) before the connection is set up, so a
-    plugin can supply defaults that depend on the URL scheme.
-    """
-
-
-# -- observability -----------------------------------------------------------
-#
-# Event hooks for metrics and tracing plugins (see docs/observability.md).
-# They are called through :mod:`kombu.observability`, never through the
-# transport registry: each implementation is called on its own, an
-# implementation that raises is logged and the others still run, and return
-# values are ignored.  Arguments are passed by keyword; an implementation
-# names only those it uses, and new arguments may be added in any minor
-# release (never removed or renamed before the next major one).
-
-
 @hookspec
 def kombu_connection_established(connection: Any, url: str) -> None:
     """A :class:`~kombu.Connection` connected to its broker.

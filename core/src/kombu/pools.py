@@ -3,13 +3,12 @@
 ``connections[c]`` and ``producers[c]`` return the pool for the connection
 ``c`` (created on first use with the global limit, 10 by default), where
 ``c`` is a :class:`~kombu.Connection` or a URL string: equal connections,
-and a URL and a connection made from it, share one pool.  (kombu raises
-:exc:`AttributeError` for URL strings.)
+and a URL and a connection made from it, share one pool.
 
-Differences from kombu: :func:`set_limit` honours ``force``,
-``reset_after`` and ``ignore_errors`` (kombu ignores them), changes only the
-pools that follow the global limit, and checks every pool before changing
-any; two threads asking for the same new pool get the same one.
+:func:`set_limit` honours ``force``, ``reset_after`` and ``ignore_errors``,
+changes only the pools that follow the global limit, and checks every pool
+before changing any; two threads asking for the same new pool get the same
+one.
 """
 
 from __future__ import annotations

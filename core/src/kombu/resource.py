@@ -9,13 +9,10 @@ Every slot of a limited pool is always somewhere: a free resource or a
 ``lazy`` placeholder in the queue, a resource in use, or one being created
 (``_pending``).  So taking from and giving back to the queue need no lock
 when nobody waits (``list.pop``/``append`` and ``set.add``/``remove`` are
-atomic); waiting, handing over and resizing take the queue's mutex.
-
-Differences from kombu, where kombu is wrong:
+atomic under the GIL); waiting, handing over and resizing take the queue's mutex.
 
 - Releasing a resource twice, or one the pool no longer tracks (after
-  :meth:`Resource.force_close_all` or a fork), does nothing; kombu put it in
-  the pool again, so two threads could get the same resource.
+  :meth:`Resource.force_close_all` or a fork), does nothing.
 - A blocking acquire that times out raises ``PoolTimeout``, a subclass of
   both the pool's ``LimitExceeded`` and :exc:`TimeoutError`.
 - Shrinking refuses only when the new limit is below the number in use; a
@@ -23,14 +20,15 @@ Differences from kombu, where kombu is wrong:
 - Placeholders go below idle resources, and shrinking drops the least
   recently used first, so idle resources are always reused first.
 - After :func:`os.fork` the child forgets every resource of the parent (it
-  neither uses nor closes them) and the pool stays usable; kombu closed the
-  pool in the child.  Pass ``close_after_fork=False`` to opt out.
+  neither uses nor closes them) and the pool stays usable.  Pass
+  ``close_after_fork=False`` to opt out.
 - No thread starves.  A release wakes the longest waiting thread; once that
   thread has waited :data:`STARVATION_SECONDS`, releases go straight to it.
-  In kombu the releasing thread could always take the resource back before
-  a waiter woke, so under load a few threads kept the pool and the others
-  timed out.  (Until then anyone may take a released resource, which keeps
-  a busy pool fast: the same trade as Go's ``sync.Mutex``.)
+  (Until then anyone may take a released resource, which keeps a busy pool
+  fast: the same trade as Go's ``sync.Mutex``.)
+
+The lock-free fast path relies on the GIL; see the project's differences
+document on free-threaded CPython.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
-from helpers.draining import drain_until, is_quiet
 from helpers.faultproxy import FaultProxy
 
 amqp = pytest.importorskip("amqp", reason="kombu-pyamqp needs the amqp library (pip install amqp)")
@@ -74,18 +73,6 @@ def connect(amqp_url: str) -> Iterator[Callable[..., Any]]:
     yield make
     for conn in made:
         conn.close()
-
-
-@pytest.fixture
-def drain() -> Callable[..., None]:
-    """``drain(conn, got, n, timeout=10)``: drain until ``len(got) >= n``."""
-    return drain_until
-
-
-@pytest.fixture
-def quiet() -> Callable[..., bool]:
-    """``quiet(conn, seconds=0.3)``: True if nothing arrives meanwhile."""
-    return is_quiet
 
 
 def _rabbitmqctl(*args: str, timeout: float = 30) -> str:

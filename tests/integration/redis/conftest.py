@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Callable, NamedTuple
 
 import pytest
-from helpers.draining import drain_until, is_quiet
 from helpers.faultproxy import FaultProxy, proxy_factory
 from helpers.redis_server import RedisServer
 from helpers.sockets import free_port
@@ -71,18 +70,6 @@ def connect(redis_url: str, names: Callable[[str], str]) -> Iterator[Callable[..
     yield make
     for conn in made:
         conn.close()
-
-
-@pytest.fixture
-def drain() -> Callable[..., None]:
-    """``drain(conn, got, n, timeout=10)``: drain until ``len(got) >= n``."""
-    return drain_until
-
-
-@pytest.fixture
-def quiet() -> Callable[..., bool]:
-    """``quiet(conn, seconds=0.3)``: True if nothing arrives meanwhile."""
-    return is_quiet
 
 
 @pytest.fixture

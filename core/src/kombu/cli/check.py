@@ -41,8 +41,8 @@ def _probe_redis(conn: Any) -> dict[str, Any]:
     mode = info.get("redis_mode", "standalone")
     name = "Valkey" if "valkey_version" in info else "Redis"
     version = info.get("valkey_version") or info.get("redis_version", "?")
-    raw = getattr(channel, "_conn", None)
-    sock = getattr(raw, "_sock", None)
+    link = getattr(channel, "link", None)
+    sock = getattr(link, "sock", None)
     interval = getattr(channel, "health_check_interval", None)
     return {
         "server": f"{name} {version} ({mode})",

@@ -3,7 +3,7 @@
 ``TRANSPORT_ALIASES`` maps names to ``'module:Class'`` paths, as in kombu
 5.x; third-party code that adds to it on import (kombu-pgmq does) keeps
 working.  Transports this project ships come from plugins instead: see
-:mod:`kombu.transport.plugins`.
+:mod:`kombu.transport.transport_registry`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Callable
 
-from kombu.transport.plugins import Registration, TransportRegistry, registry
+from kombu.transport.transport_registry import Registration, TransportRegistry, registry
 from kombu.utils.imports import symbol_by_name
 
 __all__ = (
@@ -38,14 +38,14 @@ def supports_librabbitmq() -> bool:
     return False
 
 
-def resolve_transport(transport: Any = None) -> type:
-    """Return the transport class for a name, ``'module:Class'`` path or class."""
-    return registry.resolve("amqp" if transport is None else transport)
-
-
 def get_transport_cls(transport: Any = None) -> type:
-    """Return the transport class for ``transport`` (cached)."""
+    """The transport class for a name, ``'module:Class'`` path or class
+    (``None``: ``'amqp'``); resolved once, then cached."""
     return registry.resolve("amqp" if transport is None else transport)
+
+
+#: kombu 5.x's other name of :func:`get_transport_cls`.
+resolve_transport = get_transport_cls
 
 
 def register(name: str, target: Any, aliases: Iterable[str] = (),

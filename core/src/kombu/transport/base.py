@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections import namedtuple
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from kombu.exceptions import ChannelError, ConnectionError
 from kombu.utils.objects import cached_property
@@ -40,8 +39,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-#: What ``Channel.queue_declare`` returns (the AMQP ``queue.declare-ok`` reply).
-queue_declare_ok_t = namedtuple("queue_declare_ok_t", ("queue", "message_count", "consumer_count"))
+class queue_declare_ok_t(NamedTuple):
+    """What ``Channel.queue_declare`` returns (the AMQP ``queue.declare-ok`` reply)."""
+
+    queue: str
+    message_count: int
+    consumer_count: int
 
 
 class Implements(dict):

@@ -45,6 +45,43 @@ _kqueue_cls: Any = getattr(select, "kqueue", None)
 _poll_fn: Any = getattr(select, "poll", None)
 _kq: Any = select  # the kqueue names exist only on BSD and macOS
 
+#: kqueue's classes (None where the platform has no kqueue).
+kqueue: Any = _kqueue_cls
+kevent: Any = getattr(select, "kevent", None)
+
+# kqueue flags, filters and notes, as BSD's <sys/event.h> numbers them where
+# ``select`` lacks them (so code that imports them works on every platform).
+_KQ_FALLBACKS = {
+    "KQ_EV_ADD": 0x0001, "KQ_EV_DELETE": 0x0002, "KQ_EV_ENABLE": 0x0004,
+    "KQ_EV_CLEAR": 0x0020, "KQ_EV_ERROR": 0x4000, "KQ_EV_EOF": 0x8000,
+    "KQ_FILTER_READ": -1, "KQ_FILTER_WRITE": -2, "KQ_FILTER_AIO": -3,
+    "KQ_FILTER_VNODE": -4, "KQ_FILTER_PROC": -5, "KQ_FILTER_SIGNAL": -6,
+    "KQ_FILTER_TIMER": -7, "KQ_NOTE_LOWAT": 0x01, "KQ_NOTE_DELETE": 0x01,
+    "KQ_NOTE_WRITE": 0x02, "KQ_NOTE_EXTEND": 0x04, "KQ_NOTE_ATTRIB": 0x08,
+    "KQ_NOTE_LINK": 0x10, "KQ_NOTE_RENAME": 0x20, "KQ_NOTE_REVOKE": 0x40,
+}
+KQ_EV_ADD: int = getattr(select, "KQ_EV_ADD", _KQ_FALLBACKS["KQ_EV_ADD"])
+KQ_EV_DELETE: int = getattr(select, "KQ_EV_DELETE", _KQ_FALLBACKS["KQ_EV_DELETE"])
+KQ_EV_ENABLE: int = getattr(select, "KQ_EV_ENABLE", _KQ_FALLBACKS["KQ_EV_ENABLE"])
+KQ_EV_CLEAR: int = getattr(select, "KQ_EV_CLEAR", _KQ_FALLBACKS["KQ_EV_CLEAR"])
+KQ_EV_ERROR: int = getattr(select, "KQ_EV_ERROR", _KQ_FALLBACKS["KQ_EV_ERROR"])
+KQ_EV_EOF: int = getattr(select, "KQ_EV_EOF", _KQ_FALLBACKS["KQ_EV_EOF"])
+KQ_FILTER_READ: int = getattr(select, "KQ_FILTER_READ", _KQ_FALLBACKS["KQ_FILTER_READ"])
+KQ_FILTER_WRITE: int = getattr(select, "KQ_FILTER_WRITE", _KQ_FALLBACKS["KQ_FILTER_WRITE"])
+KQ_FILTER_AIO: int = getattr(select, "KQ_FILTER_AIO", _KQ_FALLBACKS["KQ_FILTER_AIO"])
+KQ_FILTER_VNODE: int = getattr(select, "KQ_FILTER_VNODE", _KQ_FALLBACKS["KQ_FILTER_VNODE"])
+KQ_FILTER_PROC: int = getattr(select, "KQ_FILTER_PROC", _KQ_FALLBACKS["KQ_FILTER_PROC"])
+KQ_FILTER_SIGNAL: int = getattr(select, "KQ_FILTER_SIGNAL", _KQ_FALLBACKS["KQ_FILTER_SIGNAL"])
+KQ_FILTER_TIMER: int = getattr(select, "KQ_FILTER_TIMER", _KQ_FALLBACKS["KQ_FILTER_TIMER"])
+KQ_NOTE_LOWAT: int = getattr(select, "KQ_NOTE_LOWAT", _KQ_FALLBACKS["KQ_NOTE_LOWAT"])
+KQ_NOTE_DELETE: int = getattr(select, "KQ_NOTE_DELETE", _KQ_FALLBACKS["KQ_NOTE_DELETE"])
+KQ_NOTE_WRITE: int = getattr(select, "KQ_NOTE_WRITE", _KQ_FALLBACKS["KQ_NOTE_WRITE"])
+KQ_NOTE_EXTEND: int = getattr(select, "KQ_NOTE_EXTEND", _KQ_FALLBACKS["KQ_NOTE_EXTEND"])
+KQ_NOTE_ATTRIB: int = getattr(select, "KQ_NOTE_ATTRIB", _KQ_FALLBACKS["KQ_NOTE_ATTRIB"])
+KQ_NOTE_LINK: int = getattr(select, "KQ_NOTE_LINK", _KQ_FALLBACKS["KQ_NOTE_LINK"])
+KQ_NOTE_RENAME: int = getattr(select, "KQ_NOTE_RENAME", _KQ_FALLBACKS["KQ_NOTE_RENAME"])
+KQ_NOTE_REVOKE: int = getattr(select, "KQ_NOTE_REVOKE", _KQ_FALLBACKS["KQ_NOTE_REVOKE"])
+
 POLLIN: int = getattr(select, "POLLIN", 0x001)
 POLLOUT: int = getattr(select, "POLLOUT", 0x004)
 POLLERR: int = getattr(select, "POLLERR", 0x008)

@@ -14,11 +14,11 @@ _MISSING: Any = object()
 class cached_property(Generic[T]):
     """A property computed once per instance and then stored on it.
 
-    Without a setter or deleter this is a non-data descriptor, like
-    :func:`functools.cached_property`: after the first access the value is
-    read straight from the instance ``__dict__`` at plain attribute speed,
-    assigning stores a new value and ``del`` forgets it so the next access
-    computes it again.
+    The value lives in the instance ``__dict__``: assigning stores a new
+    value and ``del`` forgets it, so the next access computes it again.
+    Deleting a value that was never computed does nothing, as in kombu
+    (Celery's prefork children ``del`` a pool that may never have been
+    made).
 
     As in kombu, :meth:`setter` and :meth:`deleter` may be added::
 
@@ -33,20 +33,7 @@ class cached_property(Generic[T]):
         @connection.deleter         # called with the value being discarded
         def connection(self, value):
             value.close()
-
-    A property with a setter or deleter goes through the descriptor on every
-    access.  Deleting a value that was never computed does nothing when a
-    setter or deleter is set (as in kombu) and raises :exc:`AttributeError`
-    otherwise (as :func:`functools.cached_property` does).
     """
-
-    def __new__(cls, fget: Callable[[Any], T], fset: Callable[[Any, Any], T] | None = None,
-                fdel: Callable[[Any, T], Any] | None = None,
-                doc: str | None = None) -> cached_property[T]:
-        # With accessors the property must be a data descriptor (slower reads).
-        has_accessors = fset is not None or fdel is not None
-        klass = _cached_data_property if cls is cached_property and has_accessors else cls
-        return object.__new__(klass)
 
     def __init__(
         self,
@@ -75,22 +62,11 @@ class cached_property(Generic[T]):
         if instance is None:
             return self
         cache = instance.__dict__
-        value = cache.get(self.attrname, _MISSING)
-        if value is _MISSING:
+        try:
+            return cache[self.attrname]
+        except KeyError:
             value = cache[self.attrname] = self.fget(instance)
-        return value
-
-    def setter(self, fset: Callable[[Any, Any], T]) -> cached_property[T]:
-        """Return a copy that passes assigned values through ``fset``."""
-        return type(self)(self.fget, fset, self.fdel, self.__doc__)
-
-    def deleter(self, fdel: Callable[[Any, T], Any]) -> cached_property[T]:
-        """Return a copy that calls ``fdel(instance, value)`` on ``del``."""
-        return type(self)(self.fget, self.fset, fdel, self.__doc__)
-
-
-class _cached_data_property(cached_property[T]):
-    """A :class:`cached_property` with a setter or deleter (a data descriptor)."""
+            return value
 
     def __set__(self, instance: object, value: Any) -> None:
         if self.fset is not None:
@@ -101,3 +77,11 @@ class _cached_data_property(cached_property[T]):
         value = instance.__dict__.pop(self.attrname, _MISSING)
         if self.fdel is not None and value is not _MISSING:
             self.fdel(instance, value)
+
+    def setter(self, fset: Callable[[Any, Any], T]) -> cached_property[T]:
+        """Return a copy that passes assigned values through ``fset``."""
+        return type(self)(self.fget, fset, self.fdel, self.__doc__)
+
+    def deleter(self, fdel: Callable[[Any, T], Any]) -> cached_property[T]:
+        """Return a copy that calls ``fdel(instance, value)`` on ``del``."""
+        return type(self)(self.fget, self.fset, fdel, self.__doc__)

@@ -16,12 +16,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from string import ascii_letters, digits, hexdigits
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlparse
 
 __all__ = (
     "InvalidCertReqs",
     "as_url",
+    "coerce_query_value",
+    "connection_query_param",
     "mask_password",
     "maybe_sanitize_url",
     "parse_ssl_cert_reqs",
@@ -232,6 +234,66 @@ def parse_url(url: str) -> dict[str, Any]:
         _ssl_options(query)
         result.update(query)
     return result
+
+
+def _url_bool(value: str) -> bool:
+    low = value.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("not a boolean (use true or false)")
+
+
+def _url_ssl(value: Any) -> Any:
+    return value if not isinstance(value, str) else _url_bool(value)
+
+
+#: Connection arguments a URL's query may set, and how their text converts.
+CONNECTION_QUERY_PARAMS: dict[str, Callable[[Any], Any]] = {
+    "heartbeat": float,
+    "connect_timeout": float,
+    "login_method": str,
+    "insist": _url_bool,
+    "ssl": _url_ssl,
+    "failover_strategy": str,
+}
+
+
+def connection_query_param(url: str, key: str, value: Any) -> Any:
+    """``value`` of query parameter ``key`` (one of :data:`CONNECTION_QUERY_PARAMS`)
+    converted to the type of the Connection argument it sets.
+
+    ``ssl`` keeps a dict (the ``ssl_*`` options) and turns text into a bool.
+    A value that does not convert raises :exc:`ValueError` naming the key and
+    showing ``url`` with its password masked.
+    """
+    try:
+        return CONNECTION_QUERY_PARAMS[key](value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Invalid broker URL {maybe_sanitize_url(url)!r}: the query sets "
+                         f"{key}={value!r}, which is {exc}") from None
+
+
+def coerce_query_value(value: Any) -> Any:
+    """Turn query text into the bool, int or float it spells, else keep it.
+
+    ``true/yes/on`` and ``false/no/off`` (any case) are booleans; ``1`` and
+    ``0`` are numbers.  Anything that is not a string is returned as is.
+    """
+    if not isinstance(value, str):
+        return value
+    low = value.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def _host_text(host: str) -> str:

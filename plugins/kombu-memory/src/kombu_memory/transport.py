@@ -14,7 +14,7 @@ import socket
 import threading
 from collections import deque
 from time import monotonic
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kombu.transport import virtual
 from kombu.transport.virtual.base import BrokerState, Empty
@@ -276,3 +276,13 @@ class Transport(virtual.Transport):
                     broker.changed.wait(wait)
                 finally:
                     broker.waiting -= 1
+
+
+if TYPE_CHECKING:  # pragma: no cover - mypy checks these; they never run
+    from kombu.transport.protocols import ChannelProtocol, TransportErrors
+
+    def _keeps_the_channel_contract(channel: Channel) -> ChannelProtocol:
+        return channel
+
+    def _declares_its_errors(transport: Transport) -> TransportErrors:
+        return transport

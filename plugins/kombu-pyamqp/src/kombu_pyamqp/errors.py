@@ -1,9 +1,9 @@
 """Refused logins as kombu-core's and the ``amqp`` library's errors at once.
 
-kombu 5.x lets the driver's :exc:`amqp.exceptions.AccessRefused` (bad
-credentials) and :exc:`amqp.exceptions.NotAllowed` (a virtual host the user
-may not enter) through; kombu-pyamqp raises kombu's
-:exc:`~kombu.exceptions.AccessRefused` with a message saying what to fix.
+Bad credentials (the driver's :exc:`amqp.exceptions.AccessRefused`) and a
+virtual host the user may not enter (:exc:`amqp.exceptions.NotAllowed`) are
+raised as kombu's :exc:`~kombu.exceptions.AccessRefused` with a message
+saying what to fix.
 The classes here are both, so ``except`` clauses written for either catch
 them, and the driver's ``reply_code`` and ``reply_text`` are kept.
 """

@@ -7,35 +7,30 @@ URLs: ``amqp://``, ``pyamqp://`` and ``amqps://`` (TLS), as
 ``socket_settings``, ``client_properties``, ``channel_max``, ``frame_max``,
 ``locale``, ...
 
-Differences from kombu 5.x's pyamqp transport:
-
 * Wrong credentials, a login method the broker does not offer and an unknown
   (or forbidden) virtual host raise :exc:`kombu.exceptions.AccessRefused` with
-  a message that says what to fix; kombu let the driver's errors through.
-  A connection limit of the broker that is reached (``rabbitmqctl
-  set_vhost_limits``) raises :exc:`kombu.exceptions.RecoverableConnectionError`
-  instead, which ``ensure_connection`` retries.
-* A message published without headers carries an empty header table, also
-  when built by ``Channel.prepare_message`` directly (kombu sent none there).
+  a message that says what to fix; a broker connection limit that is reached
+  raises :exc:`kombu.exceptions.RecoverableConnectionError`, which
+  ``ensure_connection`` retries.
+* A message published without headers carries an empty header table.
 * TLS checks the broker's host name by default (``server_hostname`` is the
   connection's host name unless given, or verification is turned off with
-  ``cert_reqs=ssl.CERT_NONE``); kombu only did so when asked.
+  ``cert_reqs=ssl.CERT_NONE``).
 * Closing a connection whose broker stopped answering gives up after
-  :attr:`Connection.close_timeout` seconds instead of waiting forever.
-* An empty message body is ``b""`` (kombu gave the driver's ``""``).
+  :attr:`Connection.close_timeout` seconds.
+* An empty message body is ``b""``.
 * Reads are buffered (one ``recv`` for many frames) and publish/ack bypass the
   driver's per-call promise objects; the wire protocol is unchanged.
 * A publish whose write times out (``timeout=``, ``write_timeout`` or the
   kernel's ``TCP_USER_TIMEOUT``) raises the driver's
-  :exc:`~amqp.exceptions.RecoverableConnectionError` as kombu does, also when
-  the driver let a bare ``BlockingIOError`` through, and the connection is
-  marked disconnected (a frame may be half written): closing it (or one of its
+  :exc:`~amqp.exceptions.RecoverableConnectionError`, also when the driver
+  let a bare ``BlockingIOError`` through, and the connection is marked
+  disconnected (a frame may be half written): closing it (or one of its
   channels) then closes the socket without a word to the broker.
-* ``drain_events`` ignores keyword arguments other than ``timeout`` (kombu
-  handed them to the driver, which rejected them).
-* ``Connection.get_manager()`` is kombu-core's base management object (no
-  pyrabbit client), and the host name ``localhost`` is dialled as
-  ``127.0.0.1`` without being rewritten in the :class:`kombu.Connection`.
+* ``drain_events`` ignores keyword arguments other than ``timeout``.
+* ``Connection.get_manager()`` is kombu-core's base management object, and
+  the host name ``localhost`` is dialled as ``127.0.0.1`` without being
+  rewritten in the :class:`kombu.Connection`.
 
 Importing this module makes the driver's ``ChannelError``, ``ConnectionError``
 and ``ResourceError`` subclasses of kombu-core's classes of the same names (in
@@ -50,7 +45,7 @@ import ssl as _ssl
 from collections.abc import Mapping
 from select import select
 from struct import Struct
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import amqp
 from amqp import exceptions as _amqp_exceptions
@@ -547,8 +542,16 @@ class Transport(base.Transport):
         return amqp.__version__  # type: ignore[no-any-return]
 
     # -- connections -----------------------------------------------------------
-    def establish_connection(self) -> _Conn:
-        """Connect to the broker; raise AccessRefused for bad credentials or vhost."""
+    def connection_options(self) -> dict[str, Any]:
+        """The keyword arguments of the driver's :class:`amqp.Connection` for
+        this transport's :class:`kombu.Connection`.
+
+        Settings the connection leaves empty get the transport's defaults
+        (written back to the connection); ``localhost`` is dialled as
+        ``127.0.0.1``, an IPv6 literal is bracketed, a callable password is
+        called, TLS options get the driver's names, and the transport options
+        are passed on as they are.
+        """
         conninfo: Any = self.client
         for name, default in self.default_connection_params.items():
             if name != "hostname" and not getattr(conninfo, name, None):
@@ -573,6 +576,12 @@ class Transport(base.Transport):
             "heartbeat": conninfo.heartbeat,
         }
         opts.update(conninfo.transport_options or {})
+        return opts
+
+    def establish_connection(self) -> _Conn:
+        """Connect to the broker; raise AccessRefused for bad credentials or vhost."""
+        opts = self.connection_options()
+        host = opts["host"]
         conn = self.Connection(**opts)
         conn.client = self.client
         try:
@@ -767,3 +776,13 @@ class SSLTransport(Transport):
         client: Any = self.client
         if not client.ssl:
             client.ssl = True
+
+
+if TYPE_CHECKING:  # pragma: no cover - mypy checks these; they never run
+    from kombu.transport.protocols import ChannelProtocol, TransportErrors
+
+    def _keeps_the_channel_contract(channel: Channel) -> ChannelProtocol:
+        return channel
+
+    def _declares_its_errors(transport: Transport) -> TransportErrors:
+        return transport

@@ -93,6 +93,10 @@ class AckPipeline:
         #: The thread running a message callback of this channel, if any:
         #: its acks are collected and written when the callback returns.
         self.callback_thread: int | None = None
+        #: The thread running the event loop this channel is registered
+        #: with, if any: its acks are collected and written on the loop's
+        #: next turn (see :mod:`kombu_redis.eventloop`).
+        self.loop_thread: int | None = None
         link.on_lost = self.pending_again
 
     def pending_again(self, tags: list[Any]) -> None:
@@ -101,7 +105,8 @@ class AckPipeline:
 
     def ack(self, tag: Any) -> None:
         """Acknowledge ``tag``: collected in a callback, else removed at once."""
-        if self.callback_thread == get_ident():
+        ident = get_ident()
+        if ident == self.callback_thread or ident == self.loop_thread:
             self.pending.append(tag)
         elif self.enabled:
             self.remove(tags=[tag])

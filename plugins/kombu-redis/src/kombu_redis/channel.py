@@ -67,6 +67,12 @@ class Channel(ChannelOptions, virtual.Channel):
         self.expires: dict[str, int] = {}
         self.auto_delete_queues: set[str] = set()
         self.next_housekeeping = 0.0
+        #: Whether messages may be waiting that no fetch took yet (set by a
+        #: tracking wake-up, a fetch that filled or found closed the prefetch
+        #: window, a new consumer); the event loop fetches while it is set.
+        self.wakeup = True
+        #: When the pop script last ran (monotonic).
+        self.last_fetch = 0.0
         db = self.pool.connection_kwargs.get("db", 0)
         option = self.fanout_prefix
         if option and not isinstance(option, str):
@@ -349,6 +355,7 @@ class Channel(ChannelOptions, virtual.Channel):
         consuming = self.connection.consuming
         if self._consumers and self not in consuming:
             consuming.append(self)
+            self.wakeup = True  # messages may be waiting already
         elif not self._consumers and self in consuming:
             consuming.remove(self)
         if not self.closed:
@@ -366,6 +373,10 @@ class Channel(ChannelOptions, virtual.Channel):
         qos = self.qos
         if not qos.can_consume():
             return 0
+        if "can_consume" in vars(qos):
+            # Replaced on the instance (Celery's worker_disable_prefetch): it
+            # answers for one message only, so fetch one and ask again.
+            return 1
         window = qos.can_consume_max_estimate() if self.ack_emulation else None
         return 1 if window is None else min(window, self.consume_batch_size)
 
@@ -385,19 +396,27 @@ class Channel(ChannelOptions, virtual.Channel):
             return bool(fetcher.buffer)
         limit = self.fetch_window()
         if limit <= 0:
+            self.wakeup = True  # fetch once the QoS allows
             return False
         acks = self.acks.take()
+        self.last_fetch = monotonic()
         try:
             recorded = fetcher.fetch(limit, acks)
         except BaseException:
             self.acks.pending_again(acks)  # acks are idempotent: send them again
             raise
+        if fetcher.last_count >= limit:
+            self.wakeup = True  # the window is full: more may be waiting
         if recorded:
             self.connection.refresher.ensure()
         return bool(fetcher.buffer)
 
-    def deliver_one(self) -> bool:
-        """Deliver one buffered message; False if there was none to deliver."""
+    def deliver_one(self, send_acks: bool = True) -> bool:
+        """Deliver one buffered message; False if there was none to deliver.
+
+        Acks given by its callback are written when it returns, unless
+        ``send_acks`` is False (the caller writes them after a batch).
+        """
         fetcher, acks = self.fetcher, self.acks
         buffer = fetcher.buffer
         while buffer:
@@ -419,7 +438,7 @@ class Channel(ChannelOptions, virtual.Channel):
                     continue
                 finally:
                     acks.callback_thread = None
-                    if acks.pending:
+                    if send_acks and acks.pending:
                         acks.send()
             finally:
                 fetcher.delivering = False
@@ -428,7 +447,9 @@ class Channel(ChannelOptions, virtual.Channel):
 
     def _on_waiter_reply(self, reply: Any) -> None:
         if reply[0] != b"pmessage":
-            return  # a tracking invalidation (a wake-up) or a confirmation
+            if reply[0] == b"message":
+                self.wakeup = True  # a tracking invalidation: a consumed queue changed
+            return  # or a confirmation
         if reply[3]:
             # Every queue of this channel bound to the exchange gets it (kombu
             # 5.x delivered it to only the last one consumed).

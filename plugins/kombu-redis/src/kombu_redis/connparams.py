@@ -1,8 +1,7 @@
 """redis-py connection parameters from a kombu Connection, and connect errors.
 
 TLS: ``rediss://`` (or ``Connection(ssl=True)`` / ``ssl={...}``) verifies the
-server certificate by default.  kombu 5.x silently sets ``CERT_NONE`` for
-``rediss://`` without options; here verification is off only when asked
+server certificate by default; verification is off only when asked
 for: ``ssl_cert_reqs=none`` in the URL query or in the ``ssl`` dict (which
 also accepts :data:`ssl.CERT_NONE`).  Option names are redis-py's
 ``ssl_*`` keyword arguments; the ``ssl`` dict may leave out the prefix.
@@ -52,7 +51,7 @@ def ssl_params(client: Any) -> dict[str, Any] | None:
     """redis-py TLS options for ``client`` (a Connection), or None for plain TCP."""
     wanted = client.ssl
     scheme = client.transport_cls if isinstance(client.transport_cls, str) else ""
-    if not wanted and scheme != "rediss":
+    if not wanted and scheme not in ("rediss", "redisclusters"):
         return None
     options: dict[str, Any] = {}
     if isinstance(wanted, dict):

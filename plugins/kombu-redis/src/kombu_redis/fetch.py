@@ -67,6 +67,8 @@ class Fetcher:
         self._prefixes: tuple[str, ...] = ()
         self._armed: tuple[Any, Any, tuple[str, ...]] | None = None
         self._rr = 0
+        #: Messages the last pop script took (delivered or quarantined).
+        self.last_count = 0
 
     def set_queues(self, queues: list[str], record: list[bool]) -> None:
         """Consume ``queues`` in this order; ``record[i]``: record queue i's messages."""
@@ -105,6 +107,7 @@ class Fetcher:
         out = self.link.script(POP, keys, [repr(time()), limit, len(queues), flags,
                                            "1" if rr else "0", suffix, *queues, *(acks or ())])
         got: list[Fetched] = []
+        self.last_count = len(out) // 3
         for i in range(0, len(out), 3):
             index, raw, tag = out[i], out[i + 1], out[i + 2]
             if index < 0:

@@ -83,8 +83,8 @@ class Link:
             while self._unread:
                 try:
                     conn.read_response()
-                except rexc.ResponseError:
-                    pass
+                except rexc.ResponseError as exc:
+                    self._error_reply(exc)
                 self._unread -= 1
             self._unconfirmed = []
 
@@ -96,6 +96,10 @@ class Link:
             tokens, self._unconfirmed = self._unconfirmed, []
             if self.on_lost is not None:
                 self.on_lost(tokens)
+
+    def _error_reply(self, exc: rexc.ResponseError) -> None:
+        """An error reply to a command written without waiting (ignored here; a
+        cluster node's link sends redirected acks again)."""
 
     def _retry(self, exc: BaseException, attempt: int) -> bool:
         """Whether to run a command again after ``exc`` (retry_on_timeout: once)."""
@@ -196,8 +200,8 @@ class Link:
                         raise rexc.TimeoutError("Redis did not confirm the replies in time")
                     try:
                         conn.read_response()
-                    except rexc.ResponseError:
-                        pass
+                    except rexc.ResponseError as exc:
+                        self._error_reply(exc)
                     self._unread -= 1
             except (*NET_ERRORS, rexc.InvalidResponse):
                 self._lost(conn)

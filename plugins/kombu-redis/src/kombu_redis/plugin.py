@@ -14,3 +14,5 @@ import kombu
 def kombu_register_transports(register: Callable[..., None]) -> None:
     register("redis", "kombu_redis.transport:Transport", aliases=("rediss",), api=(1, 0))
     register("sentinel", "kombu_redis.transport:SentinelTransport", api=(1, 0))
+    register("rediscluster", "kombu_redis.cluster:ClusterTransport", aliases=("redisclusters",),
+             api=(1, 0))

@@ -15,7 +15,7 @@ import socket
 import weakref
 from collections.abc import Iterable
 from time import monotonic, sleep
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import redis
@@ -26,6 +26,7 @@ from redis import exceptions as rexc
 from kombu_redis.channel import Channel
 from kombu_redis.connparams import InvalidDatabase, TLSVerificationError, connparams
 from kombu_redis.envelope import Message, UndecodableBody
+from kombu_redis.eventloop import HubDriver
 from kombu_redis.fetch import FALLBACK_POLL_INTERVAL
 from kombu_redis.qos import QoS
 from kombu_redis.refresh import Holder, Refresher
@@ -60,7 +61,7 @@ class Transport(virtual.Transport):
     driver_type = "redis"
     driver_name = "redis"
     implements = virtual.Transport.implements.extend(
-        asynchronous=False,
+        asynchronous=True,
         exchange_type=frozenset(["direct", "topic", "fanout"]),
     )
     connection_errors = virtual.Transport.connection_errors + (
@@ -83,6 +84,8 @@ class Transport(virtual.Transport):
         self.declared: set[str] = set()
         #: Refreshes the visibility of the messages this transport holds.
         self.refresher = Refresher(_holders_of(self))
+        #: Drives the consuming channels from an event loop, once registered.
+        self.hub: HubDriver | None = None
 
     def driver_version(self) -> str:
         return str(redis.__version__)
@@ -142,10 +145,38 @@ class Transport(virtual.Transport):
             for key, _ in selector.select(timeout):
                 key.data.read()
 
+    # -- event loop ------------------------------------------------------------
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        """Consume under ``loop`` (a :class:`kombu.asynchronous.Hub`); see
+        :mod:`kombu_redis.eventloop`.  Registering again (after ``loop.reset()``,
+        or with another loop) replaces the previous registration."""
+        old, self.hub = self.hub, None
+        if old is not None:
+            old.detach()
+        driver = HubDriver(self, loop)
+        driver.attach()
+        self.hub = driver
+
+    def unregister_from_event_loop(self, connection: Any, loop: Any) -> None:
+        """Stop consuming under ``loop`` (``drain_events`` still works)."""
+        driver = self.hub
+        if driver is not None and driver.loop is loop:
+            self.hub = None
+            driver.detach()
+
+    def on_readable(self, fileno: int) -> None:  # type: ignore[override]
+        """The loop saw the waiter socket ``fileno`` readable: read, fetch, deliver."""
+        driver = self.hub
+        if driver is not None:
+            driver.on_readable(fileno)
+
     def close_connection(self, connection: Any) -> None:
+        driver, self.hub = self.hub, None
         try:
             super().close_connection(connection)
         finally:
+            if driver is not None:
+                driver.detach()
             self.refresher.stop()
             pool, self.pool = self.pool, None
             if pool is not None:
@@ -203,3 +234,13 @@ class SentinelTransport(Transport):
 
     Channel = SentinelChannel
     default_port = 26379
+
+
+if TYPE_CHECKING:  # pragma: no cover - mypy checks these; they never run
+    from kombu.transport.protocols import ChannelProtocol, TransportErrors
+
+    def _keeps_the_channel_contract(channel: Channel) -> ChannelProtocol:
+        return channel
+
+    def _declares_its_errors(transport: Transport) -> TransportErrors:
+        return transport

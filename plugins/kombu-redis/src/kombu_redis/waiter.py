@@ -46,6 +46,9 @@ class Waiter:
         self.topics: set[str] = set()
         self.wanted: set[str] = set()
         self.invalidations = False
+        #: Called with the socket before it is closed (an event loop stops
+        #: watching it).
+        self.on_close: Callable[[Any], None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -141,9 +144,14 @@ class Waiter:
             raise
 
     def close(self) -> None:
-        conn, self.conn, self.sock = self.conn, None, None
+        conn, sock, self.conn, self.sock = self.conn, self.sock, None, None
         self.topics = set()
         self.invalidations = False
+        if sock is not None and self.on_close is not None:
+            try:
+                self.on_close(sock)
+            except Exception:  # noqa: BLE001 - closing anyway
+                pass
         if conn is not None:
             try:
                 conn.disconnect()

@@ -91,7 +91,7 @@ class TestTransportBasics:
             self, kombu_connection: Connection) -> None:
         queue, _ = declared(kombu_connection)
         ok = kombu_connection.default_channel.queue_declare(queue.name, passive=True)
-        assert ok.queue == queue.name
+        assert ok is not None and ok.queue == queue.name
 
     def test_queue_declare_counts(self, kombu_connection: Connection,
                                   transport_requirements: Requirements) -> None:

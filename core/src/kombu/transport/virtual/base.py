@@ -783,7 +783,9 @@ class Management(base.Management):
 
     def __init__(self, transport: Transport) -> None:
         super().__init__(transport)
-        self.channel = transport.client.channel()  # type: ignore[union-attr]
+        channel = transport.client.channel()  # type: ignore[union-attr]
+        assert isinstance(channel, _Channel)
+        self.channel = channel
 
     def get_bindings(self) -> list[dict[str, str]]:
         return [{"destination": q, "source": e, "routing_key": r}

@@ -6,8 +6,7 @@ triple (:meth:`ExchangeType.prepare_bind`) and a published routing key into
 the queues it reaches (:meth:`ExchangeType.lookup`).
 
 Topic matching follows AMQP 0-9-1: ``*`` matches exactly one word and ``#``
-zero or more.  (kombu 5.x's virtual topic exchange lets ``*`` match several
-words, so ``a.*`` also matched ``a.b.c``; this implementation does not.)
+zero or more, so ``a.*`` matches ``a.b`` and not ``a.b.c``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,429 @@
+"""The parts of a Redis channel that differ on Redis Cluster.
+
+Every record lives in the hash of the queue it came from (see
+:mod:`kombu_redis.cluster_keys`), so acks, restores and refreshes are
+grouped by queue, each group in one slot.  Fetching runs the pop script once
+per queue (its keys are one slot); consumers block on one waiter per master
+that serves a consumed queue, each woken by client-side tracking on that
+master.  The binding tables of x-expires queues expire through their own
+TTL (kombu 5.7's single sorted set of deadlines would sit in another slot).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Container, Iterable
+from itertools import chain
+from time import monotonic, sleep, time
+from typing import Any
+
+from redis import exceptions as rexc
+
+from kombu_redis.acks import ACK_CHUNK, POOL_WAIT_TIMEOUT, AckPipeline, on_pool
+from kombu_redis.bindings import Bindings
+from kombu_redis.cluster_keys import ClusterKeySchema
+from kombu_redis.cluster_link import ClusterLink
+from kombu_redis.fetch import FALLBACK_POLL_INTERVAL, Fetched, Fetcher
+from kombu_redis.link import NET_ERRORS
+from kombu_redis.restore import Restorer
+from kombu_redis.scripts import POP, Script
+from kombu_redis.waiter import Waiter
+
+__all__ = ("ClusterAcks", "ClusterBindings", "ClusterFetcher", "ClusterRestorer", "QueueOf")
+
+logger = logging.getLogger("kombu.transport.redis")
+
+#: Replies of a cluster in transition, once ClusterLink's budget is spent.
+CLUSTER_REDIRECTS = (rexc.AskError, rexc.TryAgainError, rexc.ClusterDownError)
+
+
+class QueueOf:
+    """The queue a record field (``tag@queue`` or ``tag@queue@n``) belongs to.
+
+    ``known`` holds the queues this channel fetched from, which settles
+    queue names that contain ``@``.
+    """
+
+    def __init__(self) -> None:
+        self.known: set[str] = set()
+
+    def __call__(self, field: Any) -> str:
+        text = field.decode() if isinstance(field, bytes) else str(field)
+        _, sep, rest = text.partition("@")
+        if not sep:
+            raise ValueError(f"{text!r} is not a record field of this transport (tag@queue)")
+        if rest in self.known:
+            return rest
+        head, sep, n = rest.rpartition("@")
+        if sep and n.isdigit() and head:
+            return head
+        return rest
+
+    def group(self, tags: Iterable[Any]) -> dict[str, list[Any]]:
+        """``tags`` by queue, in order; tags that name no record (a message that
+        was not recorded keeps its published tag) are left out."""
+        groups: dict[str, list[Any]] = {}
+        for tag in tags:
+            try:
+                queue = self(tag)
+            except ValueError:
+                continue
+            groups.setdefault(queue, []).append(tag)
+        return groups
+
+
+def record_commands(keys: ClusterKeySchema, queue_of: QueueOf,
+                    tags: list[Any]) -> list[tuple[Any, ...]]:
+    """The commands that remove the records of ``tags``, per queue, ACK_CHUNK tags each."""
+    commands: list[tuple[Any, ...]] = []
+    for queue, group in queue_of.group(tags).items():
+        view = keys.for_queue(queue)
+        for i in range(0, len(group), ACK_CHUNK):
+            chunk = group[i:i + ACK_CHUNK]
+            commands += [("ZREM", view.index, *chunk), ("HDEL", view.unacked, *chunk)]
+    return commands
+
+
+class ClusterAcks(AckPipeline):
+    """The ack pipeline with per-queue record keys."""
+
+    keys: ClusterKeySchema
+
+    def __init__(self, link: Any, keys: ClusterKeySchema, pool_client: Callable[[], Any],
+                 queue_of: QueueOf, enabled: bool = True, visibility_timeout: float = 3600,
+                 pool_wait: float = POOL_WAIT_TIMEOUT) -> None:
+        super().__init__(link, keys, pool_client, enabled, visibility_timeout, pool_wait)
+        self.queue_of = queue_of
+        #: Acks came back redirected (a slot moved): send the next ones waiting
+        #: for the replies, following MOVED/ASK, until that succeeds.
+        self.follow = False
+        link.on_redirect = self.redirected
+
+    def redirected(self, tags: list[Any]) -> None:
+        """Acks written without waiting hit a slot that moved: pending again."""
+        self.pending[:0] = tags
+        self.follow = True
+
+    def send(self) -> None:
+        acks = self.pending
+        if not acks or not self.enabled:
+            self.pending = []
+            return
+        if self.follow:
+            self.pending = []
+            try:
+                self.link.pipe(*record_commands(self.keys, self.queue_of, acks))
+            except (*NET_ERRORS, *CLUSTER_REDIRECTS) as exc:
+                self.pending[:0] = acks
+                logger.debug("Could not send acks now (%r); sent with the next command", exc)
+            else:
+                self.follow = False
+            return
+        commands = record_commands(self.keys, self.queue_of, acks)
+        with self.link.lock:
+            self.pending = []
+            try:
+                self.link.send_nowait(commands, acks)
+            except NET_ERRORS as exc:
+                self.pending[:0] = acks
+                logger.debug("Could not send acks now (%r); sent with the next command", exc)
+
+    def remove(self, tags: list[Any], own: bool = False) -> None:
+        if own:
+            self.link.pipe(*record_commands(self.keys, self.queue_of, tags))
+        else:
+            on_pool(self._remove_pooled, tags, wait=self.pool_wait)
+
+    def _remove_pooled(self, tags: list[Any]) -> None:
+        with self.pool_client().pipeline(transaction=False) as pipe:
+            for command in record_commands(self.keys, self.queue_of, tags):
+                pipe.execute_command(*command)
+            pipe.execute()
+
+    def resend(self, acks: list[Any], deadline: float) -> None:
+        commands = record_commands(self.keys, self.queue_of, acks)
+        error: BaseException | None = None
+        delay = 0.02
+        while (left := deadline - monotonic()) > 0:
+            try:
+                self.link.send_fresh(commands, left)
+                return
+            except (*NET_ERRORS, rexc.InvalidResponse, rexc.RedisClusterException) as exc:
+                error = exc
+            sleep(max(min(delay, deadline - monotonic()), 0))
+            delay = min(delay * 2, 0.5)
+        logger.warning("Could not confirm %d ack(s) in time (%r); those messages are "
+                       "redelivered after visibility_timeout", len(acks), error)
+
+
+class ClusterRestorer:
+    """One :class:`~kombu_redis.restore.Restorer` per queue (its records, its slot).
+
+    ``queues()`` names the queues whose overdue records
+    :meth:`restore_visible` looks at (the consumed ones): a queue's records
+    are restored while it is consumed.
+    """
+
+    def __init__(self, client: Callable[[], Any], keys: ClusterKeySchema,
+                 priority: Callable[[dict[str, Any]], int], queues: Callable[[], list[str]],
+                 queue_of: QueueOf, visibility_timeout: float = 3600,
+                 mutex_expire: float = 300, batch: int | None = None) -> None:
+        self.client = client
+        self.keys = keys
+        self.priority = priority
+        self.queues = queues
+        self.queue_of = queue_of
+        self.visibility_timeout = visibility_timeout
+        self.mutex_expire = mutex_expire
+        self.batch = batch
+        self._restorers: dict[str, Restorer] = {}
+
+    def for_queue(self, queue: str) -> Restorer:
+        restorer = self._restorers.get(queue)
+        if restorer is None:
+            restorer = self._restorers[queue] = Restorer(
+                self.client, self.keys.for_queue(queue), lambda _x, _rk: [queue],
+                self.priority, self.visibility_timeout, self.mutex_expire, self.batch)
+        return restorer
+
+    def restore_visible(self) -> None:
+        for queue in list(self.queues()):
+            self.for_queue(queue).restore_visible()
+
+    def restore_tags(self, tags: list[Any], leftmost: bool = False,
+                     sources: dict[Any, str] | None = None, raws: dict[Any, Any] | None = None,
+                     ceiling: float | None = None) -> int:
+        groups: dict[str, list[Any]] = {}
+        for tag in tags:
+            queue = (sources or {}).get(tag)
+            if not queue:
+                try:
+                    queue = self.queue_of(tag)
+                except ValueError:
+                    continue  # not recorded: nothing to restore
+            groups.setdefault(queue, []).append(tag)
+        return sum(self.for_queue(queue).restore_tags(group, leftmost, sources, raws, ceiling)
+                   for queue, group in groups.items())
+
+    def give_back(self, items: list[tuple[str, Any, Any]], broadcast: set[str]) -> None:
+        groups: dict[str, list[tuple[str, Any, Any]]] = {}
+        for item in items:
+            groups.setdefault(item[0], []).append(item)
+        for queue, group in groups.items():
+            self.for_queue(queue).give_back(group, broadcast)
+
+
+#: KEYS: the exchange's binding table, its permanent set (one slot).  ARGV:
+#: member, ttl (ms).  Adds the member; unless the table has permanent
+#: members, makes it expire no sooner than ``ttl`` from now.
+REFRESH_EXPIRING_BINDING = Script("""
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+    local ttl = tonumber(ARGV[2])
+    if redis.call('PTTL', KEYS[1]) < ttl then
+        redis.call('PEXPIRE', KEYS[1], ttl)
+    end
+end
+""")
+
+
+class ClusterBindings(Bindings):
+    """Binding tables whose expiry is the table key's own TTL.
+
+    On one Redis, kombu 5.7 keeps the deadlines of every exchange in one
+    sorted set and sweeps overdue tables; on a cluster that set would sit in
+    another slot than the tables.  Here a binding of an x-expires queue sets
+    the TTL of its exchange's table (``binding_ttl``, never shortened), a
+    consumer of the queue refreshes it as on one Redis, and Redis deletes the
+    table when nobody did; a table with permanent members (a queue without
+    x-expires) never expires: adding one removes the TTL.
+    """
+
+    def add(self, exchange: str, member: str, ttl: int | None = None) -> None:
+        keys = self.keys
+        table, permanent = keys.binding_key(exchange), keys.permanent_key(exchange)
+        if ttl is not None:
+            self.link.script(REFRESH_EXPIRING_BINDING, [table, permanent], [member, ttl])
+        else:
+            self.link.pipe(("SADD", table, member), ("SADD", permanent, member),
+                           ("PERSIST", table))
+
+    def sweep(self, limit: int = 100) -> int:
+        """Nothing to sweep: the tables expire by themselves."""
+        return 0
+
+    def maybe_refresh(self, min_ttl: int,
+                      entries: Callable[[], list[tuple[str, str, int]]]) -> None:
+        now = monotonic()
+        if now - self.refreshed_at < min_ttl / 3000:
+            return
+        keys = self.keys
+        calls = [([keys.binding_key(exchange), keys.permanent_key(exchange)], [member, ttl])
+                 for exchange, member, ttl in entries()]
+        if calls:
+            self.link.pipe_scripts(REFRESH_EXPIRING_BINDING, calls)
+        self.refreshed_at = now
+
+
+class ClusterFetcher(Fetcher):
+    """Fetches queue by queue; wakes on tracking invalidations from every master
+    that serves a consumed queue.
+
+    ``new_waiter(host, port)`` makes the waiter of one master;
+    ``replica_wait`` is ``(numreplicas, timeout_ms)`` or None: each pop
+    then waits (``WAIT``) until that many replicas have it, so a failover
+    right after cannot give the messages out again.
+    """
+
+    link: ClusterLink  # type: ignore[assignment]
+    keys: ClusterKeySchema
+
+    def __init__(self, link: ClusterLink, keys: ClusterKeySchema, waiter: Waiter,
+                 expires: dict[str, int], codecs: Container[str], round_robin: bool,
+                 new_waiter: Callable[[str, int], Waiter], queue_of: QueueOf,
+                 replica_wait: tuple[int, int] | None = None) -> None:
+        super().__init__(link, keys, waiter, expires, codecs, round_robin)  # type: ignore[arg-type]
+        self.new_waiter = new_waiter
+        self.queue_of = queue_of
+        self.replica_wait = replica_wait
+        #: Master (host, port) -> the waiter that master's invalidations go to.
+        self.waiters: dict[tuple[str, int], Waiter] = {}
+        self._node_armed: dict[tuple[str, int], tuple[Any, Any, tuple[str, ...]]] = {}
+
+    # -- fetching ------------------------------------------------------------
+    def pop(self, queues: list[str], limit: int, flags: str, rr: bool,
+            acks: list[Any] | None = None) -> list[Fetched]:
+        """Pop up to ``limit`` messages, each queue's in one script on its master.
+
+        With round robin each queue first gets an equal share of ``limit``,
+        then queues that had more share what is left.
+        """
+        by_queue = self.queue_of.group(acks or ())
+        got: list[Fetched] = []
+        left = limit
+        share = max(1, -(-limit // len(queues))) if rr and queues else limit
+        active = list(range(len(queues)))
+        while left > 0 and active:
+            more = []
+            for i in active:
+                if left <= 0:
+                    break
+                queue = queues[i]
+                want = min(share, left)
+                taken = self._pop_one(queue, want, flags[i], by_queue.pop(queue, []), got)
+                left -= taken
+                if taken >= want:
+                    more.append(i)
+            active = more
+        if by_queue:  # acks of queues not fetched from now
+            self.link.pipe(*record_commands(self.keys, self.queue_of,
+                                            list(chain.from_iterable(by_queue.values()))))
+        expires = self.expires
+        if expires:
+            touched = {q for q, _, _ in got if q in expires}
+            if touched:
+                self.link.pipe(*(("PEXPIRE", k, expires[q])
+                                 for q in touched for k in self.keys.queue_keys(q)))
+        return got
+
+    def _pop_one(self, queue: str, limit: int, flag: str, acks: list[Any],
+                 got: list[Fetched]) -> int:
+        view = self.keys.for_queue(queue)
+        self.queue_of.known.add(queue)
+        keys = [view.unacked, view.index, *self.keys.queue_keys(queue)]
+        argv = [repr(time()), limit, 1, flag, "0", self.keys.rejected_suffix, queue, *acks]
+        replicas = 0
+        if self.replica_wait:
+            replicas = min(self.replica_wait[0], self.link.replicas_of(keys[2]))
+        if replicas:
+            timeout_ms = self.replica_wait[1]  # type: ignore[index]
+            out, synced = self.link.script_then(POP, keys, argv, ("WAIT", replicas, timeout_ms))
+            if out and int(synced) < replicas:
+                logger.debug("Popped from %r; %s of %d replica(s) confirmed in %d ms",
+                             queue, synced, replicas, timeout_ms)
+        else:
+            out = self.link.script(POP, keys, argv)
+        taken = 0
+        for i in range(0, len(out), 3):
+            index, raw, tag = out[i], out[i + 1], out[i + 2]
+            if index < 0:
+                logger.error("Moved a message that is not a kombu envelope from queue %r to "
+                             "%r: %.200r", queue, queue + self.keys.rejected_suffix, raw)
+                continue
+            got.append((queue, raw, tag.decode() if tag else False))
+            taken += 1
+        return taken
+
+    def quarantine(self, queue: str, raw: Any, tag: Any, reason: BaseException) -> None:
+        view = self.keys.for_queue(queue)
+        logger.error("Moved an unusable message from queue %r to %r (%s): %.200r",
+                     queue, queue + self.keys.rejected_suffix, reason, raw)
+        commands: list[tuple[Any, ...]] = [("LPUSH", self.keys.rejected_key(queue), raw)]
+        if tag:
+            commands += [("HDEL", view.unacked, tag), ("ZREM", view.index, tag)]
+        self.link.pipe_on(commands[0][1], *commands)
+
+    # -- wake-ups ------------------------------------------------------------
+    def _wanted(self) -> dict[tuple[str, int], tuple[str, ...]]:
+        """Master -> the tracking prefixes of the consumed queues it serves now."""
+        nodes: dict[tuple[str, int], list[str]] = {}
+        for queue in self.queues:
+            prefix = self.keys.tracking_prefix(queue)
+            nodes.setdefault(self.link.node_of(prefix), []).append(prefix)
+        return {node: tuple(sorted(set(p))) for node, p in nodes.items()}
+
+    def is_armed(self) -> bool:
+        try:
+            wanted = self._wanted()
+        except rexc.RedisClusterException:
+            return False
+        if set(wanted) != set(self._node_armed):
+            return False
+        for node, prefixes in wanted.items():
+            armed = self._node_armed[node]
+            link = self.link.links.get(f"{node[0]}:{node[1]}")
+            waiter = self.waiters.get(node)
+            if (link is None or waiter is None or armed[0] is None or armed[0] is not link.sock
+                    or not waiter.connected or armed[1] is not waiter.sock
+                    or armed[2] != prefixes):
+                return False
+        return True
+
+    def arm(self) -> None:
+        wanted = self._wanted()
+        for node in list(self.waiters):
+            if node not in wanted:
+                self.waiters.pop(node).close()
+                self._node_armed.pop(node, None)
+        for node, prefixes in wanted.items():
+            armed = self._node_armed.get(node)
+            link = self.link.node_link(*node)
+            waiter = self.waiters.get(node)
+            if waiter is None:
+                waiter = self.waiters[node] = self.new_waiter(*node)
+            if (armed is not None and armed[0] is not None and armed[0] is link.sock
+                    and waiter.connected and armed[1] is waiter.sock and armed[2] == prefixes):
+                continue
+            try:
+                waiter.subscribe_invalidations()
+                link.call("CLIENT", "TRACKING", "OFF")
+                link.call("CLIENT", "TRACKING", "ON", "REDIRECT", waiter.client_id, "BCAST",
+                          *chain.from_iterable(("PREFIX", p) for p in prefixes), "NOLOOP")
+            except rexc.ResponseError as exc:
+                self.tracking = False
+                logger.warning("Redis refused client-side tracking (%s); consumers poll every "
+                               "%.2fs instead of blocking.", exc, FALLBACK_POLL_INTERVAL)
+                return
+            except NET_ERRORS:
+                self.link.refresh(force=True)
+                raise
+            self._node_armed[node] = (link.sock, waiter.sock, prefixes)
+
+    def disarm(self) -> None:
+        self._node_armed = {}
+
+    def close_waiters(self) -> None:
+        waiters, self.waiters = list(self.waiters.values()), {}
+        self._node_armed = {}
+        for waiter in waiters:
+            waiter.close()

@@ -1,0 +1,266 @@
+"""Running a Redis transport under an event loop (:class:`kombu.asynchronous.Hub`).
+
+A :class:`HubDriver` ties one transport to one loop.  Each consuming
+channel's waiter socket (tracking wake-ups and fanout messages, see
+:mod:`kombu_redis.waiter`) is a reader of the loop.  A readable socket, a
+fetch that filled the prefetch window, or a channel that starts consuming
+marks the channel *woken*; the driver then runs the pop script (one round
+trip, never waiting for messages to arrive) as soon as the channel's QoS
+says it can consume, and delivers what it fetched.  Messages are fetched
+and recorded by the same script as on the blocking path, so the delivery
+guarantees are the same.
+
+On every turn of the loop (``on_tick``) the driver writes the acks given
+since the last turn without waiting for their replies, (re)registers the
+readers of channels that started consuming or reconnected, and fetches
+for woken channels whose QoS allows it again.  Timers (``call_repeatedly``)
+run the housekeeping (refresh of bindings, restore of the messages of dead
+consumers) and wake channels that have not fetched for a while, as a
+safety net and for servers that refuse client-side tracking.  The
+refresher that keeps held messages fresh stays a thread
+(:mod:`kombu_redis.refresh`): a callback may run for longer than the
+visibility timeout (a task in Celery's solo pool), and no timer of the
+loop runs meanwhile.
+
+After ``hub.reset()`` or ``hub.close()`` the readers are registered again
+on the next turn; registering the transport again replaces the driver (its
+timers are cancelled).
+"""
+
+from __future__ import annotations
+
+import logging
+from threading import get_ident
+from time import monotonic
+from typing import TYPE_CHECKING, Any
+
+from kombu_redis.fetch import FALLBACK_POLL_INTERVAL
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kombu_redis.channel import Channel
+    from kombu_redis.transport import Transport
+
+__all__ = ("DELIVER_BATCH", "IDLE_FETCH_INTERVAL", "HubDriver")
+
+logger = logging.getLogger("kombu.transport.redis")
+
+#: Messages delivered per channel in one callback before the loop gets a turn.
+DELIVER_BATCH = 100
+#: Seconds after which a channel that has not fetched fetches anyway (a
+#: wake-up lost with a reconnect, say); the blocking path does the same.
+IDLE_FETCH_INTERVAL = 1.0
+
+
+class HubDriver:
+    """Drives ``transport``'s consuming channels from ``loop``."""
+
+    def __init__(self, transport: Transport, loop: Any) -> None:
+        self.transport = transport
+        self.loop = loop
+        #: fd -> (channel, socket) of the readers this driver added.
+        self.fds: dict[int, tuple[Channel, Any]] = {}
+        self.timers: list[Any] = []
+        self.active = False
+        self._scheduled = False
+
+    # -- registration --------------------------------------------------------
+    def attach(self) -> None:
+        """Add the tick callback and the timers to the loop."""
+        loop = self.loop
+        self.active = True
+        loop.on_tick.add(self.on_tick)
+        loop.on_close.add(self.on_loop_close)
+        self.timers = [
+            loop.call_repeatedly(self.housekeeping_interval(), self.housekeeping),
+            loop.call_repeatedly(FALLBACK_POLL_INTERVAL, self.nudge),
+        ]
+
+    def detach(self) -> None:
+        """Remove everything this driver added to the loop (bounded, never raises)."""
+        self.active = False
+        loop = self.loop
+        for timer in self.timers:
+            try:
+                timer.cancel()
+            except Exception:  # noqa: BLE001 - cancelling anyway
+                pass
+        self.timers = []
+        loop.on_tick.discard(self.on_tick)
+        loop.on_close.discard(self.on_loop_close)
+        for fd in list(self.fds):
+            self._remove(fd)
+        for channel in list(self.transport.channels):
+            acks = getattr(channel, "acks", None)
+            if acks is not None and acks.loop_thread is not None:
+                acks.loop_thread = None
+                if acks.pending:
+                    try:
+                        acks.send()
+                    except Exception:  # noqa: BLE001 - close settles them
+                        pass
+            waiter = getattr(channel, "waiter", None)
+            if waiter is not None:
+                waiter.on_close = None
+
+    def housekeeping_interval(self) -> float:
+        """Seconds between housekeeping passes (as the channels compute it)."""
+        from kombu_redis.channel import Channel
+
+        options = self.transport.client.transport_options if self.transport.client else {}
+        interval = options.get("unacked_restore_interval", Channel.unacked_restore_interval)
+        timeout = options.get("visibility_timeout", Channel.visibility_timeout)
+        return max(min(float(interval), float(timeout) / 4), 0.01)
+
+    def on_loop_close(self, loop: Any) -> None:
+        """The loop was reset or closed: it dropped every reader (added again next turn)."""
+        self.fds.clear()
+
+    # -- readers -------------------------------------------------------------
+    def _remove(self, fd: int) -> None:
+        self.fds.pop(fd, None)
+        try:
+            self.loop.remove_reader(fd)
+        except Exception:  # noqa: BLE001 - the loop may be closed
+            pass
+
+    def forget(self, sock: Any) -> None:
+        """``sock`` (a waiter's) is about to be closed: stop watching it."""
+        for fd, (_, known) in list(self.fds.items()):
+            if known is sock:
+                self._remove(fd)
+
+    def _watch(self, channel: Channel) -> None:
+        """Make sure the loop reads ``channel``'s waiter socket."""
+        waiter = channel.waiter
+        sock = waiter.sock
+        if sock is None:
+            return
+        fd = sock.fileno()
+        known = self.fds.get(fd)
+        if known is not None and known[1] is sock and fd in self.loop.readers:
+            return
+        waiter.on_close = self.forget
+        self.fds[fd] = (channel, sock)
+        self.loop.add_reader(fd, self.transport.on_readable, fd)
+
+    def on_readable(self, fd: int) -> None:
+        """The waiter socket ``fd`` is readable: read it, then fetch and deliver."""
+        known = self.fds.get(fd)
+        if known is None:
+            return
+        channel, sock = known
+        if channel.waiter.sock is not sock or channel.closed:
+            self._remove(fd)
+            return
+        channel.waiter.read()  # a lost connection is closed (reader removed) and raised
+        if self.pump(channel):
+            self.schedule()
+
+    # -- work ----------------------------------------------------------------
+    @staticmethod
+    def _reconnect_due(channel: Channel) -> bool:
+        """Whether a fetch is due to reconnect ``channel``'s fanout subscriptions.
+
+        (Tracking is set up again by the next fetch the QoS allows.)
+        """
+        waiter = channel.waiter
+        return channel.wakeup and bool(waiter.wanted) and not waiter.connected
+
+    @classmethod
+    def has_work(cls, channel: Channel) -> bool:
+        """Whether ``channel`` can deliver, fetch or reconnect now."""
+        if channel.fetcher.buffer:
+            return True
+        if not channel.wakeup:
+            return False
+        if channel.fetcher.queues and channel.fetch_window() > 0:
+            return True
+        return cls._reconnect_due(channel)
+
+    def pump(self, channel: Channel) -> bool:
+        """Fetch (if woken and the QoS allows) and deliver up to DELIVER_BATCH
+        messages of ``channel``; whether it has more work right away."""
+        fetcher = channel.fetcher
+        if not fetcher.buffer and self.has_work(channel):
+            # A fetch that finds the window closed, or fills it, leaves the
+            # channel woken (see Channel.fetch); a lost waiter is reconnected.
+            channel.wakeup = False
+            channel.fetch()
+        if fetcher.buffer:
+            acks = channel.acks
+            try:
+                for _ in range(DELIVER_BATCH):
+                    if not fetcher.buffer or channel.closed:
+                        break
+                    channel.deliver_one(send_acks=False)
+            finally:
+                if acks.pending and not channel.closed:
+                    acks.send()
+        return not channel.closed and self.has_work(channel)
+
+    @property
+    def busy(self) -> bool:
+        """Whether work is queued for the next turn (the loop will not wait)."""
+        return self._scheduled
+
+    def schedule(self) -> None:
+        """Run :meth:`run_pending` at the start of the next turn (the loop does not wait)."""
+        if not self._scheduled:
+            self._scheduled = True
+            self.loop.call_soon(self.run_pending)
+
+    def run_pending(self) -> None:
+        self._scheduled = False
+        if not self.active:
+            return
+        more = False
+        for channel in list(self.transport.consuming):
+            more = self.pump(channel) or more
+        if more:
+            self.schedule()
+
+    def on_tick(self) -> None:
+        """Every turn: send acks, watch sockets, fetch for woken channels."""
+        if not self.active or self.transport.hub is not self:
+            self.loop.on_tick.discard(self.on_tick)
+            return
+        ident = get_ident()
+        for channel in self.transport.channels:
+            acks = channel.acks  # type: ignore[attr-defined]
+            acks.loop_thread = ident
+            if acks.pending:
+                acks.send()
+        more = False
+        consuming = list(self.transport.consuming)  # a callback may cancel a consumer
+        for channel in consuming:
+            self._watch(channel)
+            if self.has_work(channel):
+                more = self.pump(channel) or more
+        if len(self.fds) > len(consuming):
+            for fd, (channel, sock) in list(self.fds.items()):
+                if channel not in consuming or channel.waiter.sock is not sock:
+                    self._remove(fd)
+        if more:
+            self.schedule()
+
+    def nudge(self) -> None:
+        """Wake channels that Redis cannot wake: no tracking, a waiter that
+        lost its connection (reconnected at this pace), or no fetch for
+        IDLE_FETCH_INTERVAL.  The fetch runs in the next ``on_tick``."""
+        now = monotonic()
+        for channel in self.transport.consuming:
+            waiter = channel.waiter
+            if not waiter.connected and (waiter.wanted or channel.fetcher.queues):
+                channel.wakeup = True
+            elif channel.fetcher.queues and (not channel.fetcher.tracking
+                                             or now - channel.last_fetch >= IDLE_FETCH_INTERVAL):
+                channel.wakeup = True
+
+    def housekeeping(self) -> None:
+        """Refresh held messages and bindings; restore those of dead consumers."""
+        if not self.active:
+            return
+        now = monotonic()
+        for channel in list(self.transport.consuming):
+            if now >= channel.next_housekeeping:
+                channel.housekeeping()
