@@ -109,6 +109,37 @@ def test_several_queues_prefetch_and_acks(hub: Hub, connect: Any, names: Any, ra
     assert all(raw.llen(connect.prefix + q.name) == 0 for q in queues)
 
 
+def test_single_acks_refill_a_window_held_back(hub: Hub, connect: Any, names: Any,
+                                               raw: Any) -> None:
+    """Acks given one at a time on the loop's thread (as Celery's pool does):
+    a fetch may wait for half the window to open, but never longer than a
+    moment, never beyond the prefetch count, and the acks that waited for it
+    reach Redis while the consumer stays open."""
+    conn, pub = connect(), connect()
+    queue = Queue(names("q"))
+    queue(pub.default_channel).declare()
+    producer = Producer(pub)
+    for i in range(30):
+        producer.publish({"i": i}, routing_key=queue.name)
+    got: list[Any] = []
+    conn.transport.register_with_event_loop(conn.connection, hub)
+    channel = conn.default_channel
+    with Consumer(conn, [queue], callbacks=[lambda body, message: got.append(message)],
+                  prefetch_count=8):
+        acked = 0
+        while acked < 30:
+            # One ack frees one slot: the channel fills the window again (a
+            # held-back fetch runs on its timer even if nothing else happens).
+            run_until(hub, lambda a=acked: len(got) - a == min(8, 30 - a))
+            assert len(channel.held_tags()) <= 8
+            got[acked].ack()
+            acked += 1
+        run_until(hub, lambda: raw.hlen(connect.prefix + "unacked") == 0)
+        assert raw.zcard(connect.prefix + "unacked_index") == 0
+    assert sorted(m.payload["i"] for m in got) == list(range(30))
+    assert raw.llen(connect.prefix + queue.name) == 0
+
+
 def test_acks_in_callbacks_and_readers(hub: Hub, connect: Any, names: Any, raw: Any) -> None:
     """Messages published while the hub waits wake it through the waiter socket."""
     conn, pub = connect(), connect()

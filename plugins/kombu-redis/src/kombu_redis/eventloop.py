@@ -34,13 +34,14 @@ from threading import get_ident
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
+from kombu_redis.acks import ACK_CHUNK
 from kombu_redis.fetch import FALLBACK_POLL_INTERVAL
 
 if TYPE_CHECKING:  # pragma: no cover
     from kombu_redis.channel import Channel
     from kombu_redis.transport import Transport
 
-__all__ = ("DELIVER_BATCH", "IDLE_FETCH_INTERVAL", "HubDriver")
+__all__ = ("DELIVER_BATCH", "FETCH_DEFER", "IDLE_FETCH_INTERVAL", "HubDriver")
 
 logger = logging.getLogger("kombu.transport.redis")
 
@@ -49,6 +50,15 @@ DELIVER_BATCH = 100
 #: Seconds after which a channel that has not fetched fetches anyway (a
 #: wake-up lost with a reconnect, say); the blocking path does the same.
 IDLE_FETCH_INTERVAL = 1.0
+#: Seconds a fetch may wait for more of the prefetch window to open while
+#: the channel still holds more than half of it (one round trip then takes
+#: several messages instead of one per ack).  Past it the fetch takes what
+#: is open, so a worker never idles longer than this (plus a turn of the
+#: loop) for want of a fetch.
+FETCH_DEFER = 0.005
+#: Seconds past its time after which a held-back fetch's timer counts as
+#: lost (the loop was reset): acks no longer wait for it.
+DEFERRED_GRACE = 0.05
 
 
 class HubDriver:
@@ -62,6 +72,9 @@ class HubDriver:
         self.timers: list[Any] = []
         self.active = False
         self._scheduled = False
+        #: The timer of a fetch held back for a wider window (see window_open).
+        self._deferred: Any = None
+        self._deferred_due = 0.0
 
     # -- registration --------------------------------------------------------
     def attach(self) -> None:
@@ -85,6 +98,12 @@ class HubDriver:
             except Exception:  # noqa: BLE001 - cancelling anyway
                 pass
         self.timers = []
+        if self._deferred is not None:
+            try:
+                self._deferred.cancel()
+            except Exception:  # noqa: BLE001 - cancelling anyway
+                pass
+            self._deferred = None
         loop.on_tick.discard(self.on_tick)
         loop.on_close.discard(self.on_loop_close)
         for fd in list(self.fds):
@@ -112,8 +131,10 @@ class HubDriver:
         return max(min(float(interval), float(timeout) / 4), 0.01)
 
     def on_loop_close(self, loop: Any) -> None:
-        """The loop was reset or closed: it dropped every reader (added again next turn)."""
+        """The loop was reset or closed: it dropped every reader (added again
+        next turn) and its timers."""
         self.fds.clear()
+        self._deferred = None
 
     # -- readers -------------------------------------------------------------
     def _remove(self, fd: int) -> None:
@@ -166,16 +187,55 @@ class HubDriver:
         waiter = channel.waiter
         return channel.wakeup and bool(waiter.wanted) and not waiter.connected
 
-    @classmethod
-    def has_work(cls, channel: Channel) -> bool:
+    def has_work(self, channel: Channel) -> bool:
         """Whether ``channel`` can deliver, fetch or reconnect now."""
         if channel.fetcher.buffer:
             return True
         if not channel.wakeup:
             return False
-        if channel.fetcher.queues and channel.fetch_window() > 0:
+        if channel.fetcher.queues and self.window_open(channel):
             return True
-        return cls._reconnect_due(channel)
+        return self._reconnect_due(channel)
+
+    def window_open(self, channel: Channel) -> bool:
+        """Whether ``channel`` should fetch now: its QoS allows it, and either
+        at least half of the prefetch window is open or the last fetch is
+        FETCH_DEFER seconds old (a timer fetches then).  Never more than the
+        QoS allows."""
+        window = channel.fetch_window()
+        if window <= 0:
+            return False
+        qos = channel.qos
+        pcount = qos.prefetch_count if channel.ack_emulation else 0
+        if not pcount or window * 2 >= pcount or "can_consume" in vars(qos):
+            return True
+        wait = channel.last_fetch + FETCH_DEFER - monotonic()
+        if wait <= 0:
+            return True
+        self.deferred(wait)
+        return False
+
+    def deferred(self, wait: float) -> None:
+        """Have a fetch held back for a wider window run in ``wait`` seconds."""
+        if not self._deferred_live():
+            self._deferred_due = monotonic() + wait
+            self._deferred = self.loop.call_later(wait, self._run_deferred)
+
+    def _deferred_live(self) -> bool:
+        """Whether a held-back fetch is due (a timer the loop dropped is not)."""
+        return (self._deferred is not None
+                and monotonic() <= self._deferred_due + DEFERRED_GRACE)
+
+    def _run_deferred(self) -> None:
+        self._deferred = None
+        if self.active:
+            self.run_pending()
+
+    def acks_wait(self, channel: Channel) -> bool:
+        """Whether ``channel``'s pending acks can ride on a fetch held back
+        for at most FETCH_DEFER (they are written now otherwise)."""
+        return (channel.wakeup and not channel.closed and self._deferred_live()
+                and len(channel.acks.pending) < ACK_CHUNK and channel in self.transport.consuming)
 
     def pump(self, channel: Channel) -> bool:
         """Fetch (if woken and the QoS allows) and deliver up to DELIVER_BATCH
@@ -194,7 +254,7 @@ class HubDriver:
                         break
                     channel.deliver_one(send_acks=False)
             finally:
-                if acks.pending and not channel.closed:
+                if acks.pending and not channel.closed and not self.acks_wait(channel):
                     acks.send()
         return not channel.closed and self.has_work(channel)
 
@@ -216,8 +276,17 @@ class HubDriver:
         more = False
         for channel in list(self.transport.consuming):
             more = self.pump(channel) or more
+        self.send_acks()
         if more:
             self.schedule()
+
+    def send_acks(self) -> None:
+        """Write the pending acks of every channel, but those riding on a
+        fetch held back for a moment (see :meth:`acks_wait`)."""
+        for channel in self.transport.channels:
+            acks = channel.acks  # type: ignore[attr-defined]
+            if acks.pending and not self.acks_wait(channel):  # type: ignore[arg-type]
+                acks.send()
 
     def on_tick(self) -> None:
         """Every turn: send acks, watch sockets, fetch for woken channels."""
@@ -226,16 +295,15 @@ class HubDriver:
             return
         ident = get_ident()
         for channel in self.transport.channels:
-            acks = channel.acks  # type: ignore[attr-defined]
-            acks.loop_thread = ident
-            if acks.pending:
-                acks.send()
+            channel.acks.loop_thread = ident  # type: ignore[attr-defined]
         more = False
         consuming = list(self.transport.consuming)  # a callback may cancel a consumer
         for channel in consuming:
             self._watch(channel)
             if self.has_work(channel):
+                # A fetch carries the acks given so far in its pop script.
                 more = self.pump(channel) or more
+        self.send_acks()
         if len(self.fds) > len(consuming):
             for fd, (channel, sock) in list(self.fds.items()):
                 if channel not in consuming or channel.waiter.sock is not sock:
