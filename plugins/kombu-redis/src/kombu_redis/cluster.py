@@ -256,10 +256,20 @@ class ClusterTransport(Transport):
     """Redis Cluster transport (``rediscluster://``, ``redisclusters://``)."""
 
     Channel = ClusterChannel
+    #: The event-loop (Hub) driver serves one connection per channel, so on a
+    #: cluster Celery runs its blocking loop: ``is_evented`` is False.
+    implements = Transport.implements.extend(asynchronous=False)
     connection_errors = Transport.connection_errors + CLUSTER_ERRORS + (ReplicaTimeout,)
     recoverable_connection_errors = (
         Transport.recoverable_connection_errors + CLUSTER_ERRORS  # type: ignore[assignment]
         + (ReplicaTimeout,))
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        """Not supported on a cluster: consume with ``drain_events``."""
+        raise NotImplementedError(
+            "kombu-redis does not run a Redis Cluster connection under an event loop "
+            "(Hub) yet; consume with drain_events (Celery does so by itself, since "
+            "implements.asynchronous is False)")
 
     def _wait(self, channels: list[Any], timeout: float) -> None:
         """Block until a waiter of any channel (fanout or a master's) is readable."""
