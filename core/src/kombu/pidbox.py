@@ -38,11 +38,10 @@ __all__ = ("Mailbox", "Node")
 REPLY_QUEUE_EXPIRES = 10
 
 W_PIDBOX_IN_USE = """\
-A node named {node.hostname} is already using this process mailbox!
-
-Maybe you forgot to shutdown the other node or did not do so properly?
-Or if you meant to start multiple nodes on the same host please make sure
-you give each node a unique node name!
+Another node named {node.hostname} consumes from this mailbox queue: two
+processes with one node name would take each other's commands.  Stop the
+other node (or wait until its connection is gone), or give each node on
+this host a name of its own.
 """
 
 logger = get_logger(__name__)
@@ -232,8 +231,8 @@ class Mailbox:
                              f"'fanout', got {type!r}")
         if queue_exclusive and queue_durable:
             raise ValueError(
-                "queue_exclusive and queue_durable cannot both be True "
-                "(exclusive queues are automatically deleted and cannot be durable).")
+                "queue_exclusive=True and queue_durable=True contradict each other: "
+                "an exclusive queue is deleted with its connection; choose one.")
         self.namespace = namespace
         self.connection = connection
         self.type = type

@@ -54,9 +54,9 @@ def test_a_second_node_of_one_name(amqp_url: str, namespace: str) -> None:
         bound = mailbox(conn)
         first = bound.Node("same@h", channel=conn.channel()).listen()
         try:
-            with pytest.warns(UserWarning, match="already using this process mailbox"):
+            with pytest.warns(UserWarning, match="consumes from this mailbox queue"):
                 bound.Node("same@h", channel=conn.channel()).listen().cancel()
-            with pytest.raises(InconsistencyError, match="already using this process mailbox"):
+            with pytest.raises(InconsistencyError, match="consumes from this mailbox queue"):
                 mailbox(other).Node("same@h", channel=other.channel()).listen()
         finally:
             first.cancel()
