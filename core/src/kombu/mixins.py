@@ -55,7 +55,7 @@ class ConsumerMixin:
 
     def get_consumers(self, Consumer: Callable[..., _Consumer], channel: Any) -> list[_Consumer]:
         """Return the consumers to start; ``Consumer`` is already bound to ``channel``."""
-        raise NotImplementedError("Subclass responsibility")
+        raise NotImplementedError(f"{type(self).__name__} must define get_consumers(Consumer, channel)")
 
     def on_connection_revived(self) -> None:
         """Called when a connection was established (again)."""
