@@ -126,6 +126,9 @@ class LocalCluster:
     replicas: int = 1
     nodes: list[ClusterNode] = field(default_factory=list)
     tls: TLSFiles | None = None
+    #: More redis-server arguments for every node (``--cluster-require-full-coverage
+    #: no``, say).
+    server_args: tuple[str, ...] = ()
 
     def _cmd(self, port: int, *args: str) -> str:
         return _command(port, *args, tls=self.tls.context() if self.tls else None)
@@ -165,7 +168,8 @@ class LocalCluster:
              "--cluster-config-file", os.path.join(workdir, "nodes.conf"),
              "--cluster-node-timeout", str(NODE_TIMEOUT_MS), "--save", "", "--appendonly", "no",
              "--repl-diskless-sync-delay", "0",
-             "--dir", workdir, "--logfile", os.path.join(workdir, "redis.log")],
+             "--dir", workdir, "--logfile", os.path.join(workdir, "redis.log"),
+             *self.server_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return ClusterNode(port, workdir, proc)
 

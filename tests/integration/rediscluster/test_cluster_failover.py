@@ -9,9 +9,9 @@ whether each was flagged redelivered or published again after a failed
 publish), failed publish attempts by error, consumer errors ridden out, and
 the longest stall of publishing and of consuming.
 
-These tests change the cluster (slots moved; a killed master comes back as a
-replica), so they run after the others of this directory (the file name
-sorts last).
+These tests change the cluster: slots move, and a killed master comes back
+as a replica of the one that replaced it.  They leave it healthy (every slot
+served, every master with a replica), which is all the other tests need.
 """
 
 from __future__ import annotations

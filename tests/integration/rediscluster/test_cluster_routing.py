@@ -48,24 +48,14 @@ def test_rejects_a_single_redis_and_database_numbers(redis_cluster: LocalCluster
         Connection("rediscluster://127.0.0.1:6379").connect()
 
 
-def test_not_evented_on_a_cluster(redis_cluster: LocalCluster) -> None:
-    """Celery picks its blocking loop for a cluster; an explicit Hub registration
-    is refused with a clear error instead of consuming nothing."""
-    from kombu.asynchronous import Hub
-
+def test_evented_on_a_cluster(redis_cluster: LocalCluster) -> None:
+    """The cluster runs under the event loop as one Redis does (Celery picks its
+    Hub loop); tests/integration/rediscluster/test_cluster_hub.py drives it."""
     node = redis_cluster.live[0]
     with Connection(f"rediscluster://127.0.0.1:{node.port}") as conn:
         conn.connect()
-        assert conn.transport.implements.asynchronous is False
-        assert conn.is_evented is False
-        hub = Hub()
-        try:
-            with pytest.raises(NotImplementedError, match="drain_events"):
-                conn.transport.register_with_event_loop(conn.connection, hub)
-        finally:
-            hub.close()
-    with Connection("redis://127.0.0.1:6379/12") as plain:
-        assert plain.transport.implements.asynchronous is True
+        assert conn.transport.implements.asynchronous is True
+        assert conn.is_evented is True
 
 
 def test_direct_topic_fanout_over_twenty_queues(redis_cluster: LocalCluster,

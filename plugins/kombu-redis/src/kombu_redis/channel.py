@@ -13,7 +13,7 @@ import logging
 from functools import cached_property
 from threading import get_ident
 from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import redis
 from kombu.transport import virtual
@@ -445,6 +445,28 @@ class Channel(ChannelOptions, virtual.Channel):
             return True
         return False
 
+    # -- waiting -------------------------------------------------------------
+    def waiters(self) -> list[Waiter]:
+        """The connections this channel blocks on between fetches."""
+        return [self.waiter]
+
+    def before_wait(self) -> None:
+        """Before the transport blocks: never hold acks while blocking."""
+        self.acks.flush()
+
+    def waiters_lost(self) -> bool:
+        """Whether a waiter this channel needs lost its connection (a fetch
+        reconnects it)."""
+        waiter = self.waiter
+        return not waiter.connected and bool(waiter.wanted or self.fetcher.queues)
+
+    def before_nudge(self) -> None:
+        """Called by the event loop's periodic nudge (nothing to do on one Redis)."""
+
+    def wait_limit(self, now: float) -> float:
+        """Seconds this channel may be left waiting (until housekeeping is due)."""
+        return max(self.next_housekeeping - now, 0)
+
     def _on_waiter_reply(self, reply: Any) -> None:
         if reply[0] != b"pmessage":
             if reply[0] == b"message":
@@ -484,11 +506,15 @@ class Channel(ChannelOptions, virtual.Channel):
         self.next_housekeeping = monotonic() + interval
         if not self.fetcher.queues:
             return
-        self.maybe_refresh_binding_expiry()
+        self.housekeeping_step(self.maybe_refresh_binding_expiry)
         if not self.ack_emulation:
             return
-        self.refresh_held(self.held_tags(), own=True)
-        self.restorer.restore_visible()
+        self.housekeeping_step(lambda: self.refresh_held(self.held_tags(), own=True))
+        self.housekeeping_step(self.restorer.restore_visible)
+
+    def housekeeping_step(self, step: Callable[[], None]) -> None:
+        """Run one step of :meth:`housekeeping` (its errors propagate)."""
+        step()
 
     def return_buffered(self, queue: str | None = None) -> None:
         """Give back fetched but undelivered messages (of ``queue``, or all)."""

@@ -15,9 +15,9 @@ Cluster" section has the URL, the key layout and the options.
 
 from __future__ import annotations
 
-import selectors
+import logging
 from functools import cached_property
-from time import monotonic, sleep
+from time import monotonic
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
@@ -28,22 +28,24 @@ from kombu_redis.channel import Channel
 from kombu_redis.cluster_keys import ClusterKeySchema
 from kombu_redis.cluster_link import ClusterLink
 from kombu_redis.cluster_parts import (
+    NODE_ERRORS,
     ClusterAcks,
     ClusterBindings,
     ClusterFetcher,
     ClusterRestorer,
+    NodeWaiter,
     QueueOf,
 )
 from kombu_redis.connparams import DEFAULT_DB, connparams
 from kombu_redis.errors import InvalidDatabase
 from kombu_redis.fanout import Fanout
-from kombu_redis.fetch import FALLBACK_POLL_INTERVAL
-from kombu_redis.link import NET_ERRORS
 from kombu_redis.refresh import refresh_commands
 from kombu_redis.transport import Transport
 from kombu_redis.waiter import Waiter
 
 __all__ = ("ClusterChannel", "ClusterTransport", "NotACluster", "ReplicaTimeout")
+
+logger = logging.getLogger("kombu.transport.redis")
 
 #: Errors of a cluster in transition (a failover, a reshard): retried.
 CLUSTER_ERRORS: tuple[type[BaseException], ...] = (
@@ -116,6 +118,7 @@ class ClusterChannel(Channel):
             link, keys, self.waiter, self.expires, self.codecs,
             self.queue_order_strategy == "round_robin", self.node_waiter, queue_of,
             (wait, int(self.replica_wait_timeout * 1000)) if wait > 0 else None)
+        self.fetcher.unsent = self.acks.pending_again
 
     # -- connections ---------------------------------------------------------
     def _get_pool(self) -> Any:
@@ -187,11 +190,47 @@ class ClusterChannel(Channel):
 
     def node_waiter(self, host: str, port: int) -> Waiter:
         """The waiter that receives the tracking invalidations of one master."""
-        return Waiter(self.node_factory(host, port), self._on_waiter_reply, self.socket_timeout)
+        return NodeWaiter(self.node_factory(host, port), self._on_waiter_reply,
+                          self.socket_timeout)
 
     def waiters(self) -> list[Waiter]:
         """Every waiter of this channel: the fanout one and one per master consumed."""
         return [self.waiter, *self.fetcher.waiters.values()]
+
+    def before_wait(self) -> None:
+        """Read the replies owed to acks written without waiting (a redirected
+        one is sent again), then write the pending acks."""
+        if self.link.owed:
+            self.link.confirm(monotonic() + ACK_CONFIRM_TIMEOUT)
+        self.acks.flush()
+
+    def waiters_lost(self) -> bool:
+        """The fanout waiter lost its subscriptions, or a consumed master is not
+        tracked now (a lost waiter, a failed master's retry, a moved slot)."""
+        waiter, fetcher = self.waiter, self.fetcher
+        if waiter.wanted and not waiter.connected:
+            return True
+        return bool(fetcher.queues) and fetcher.tracking and not fetcher.is_armed()
+
+    def before_nudge(self) -> None:
+        """Under the event loop: read the replies owed to acks written without
+        waiting, so a redirected ack is sent again within a nudge."""
+        if self.link.owed:
+            self.link.confirm(monotonic() + ACK_CONFIRM_TIMEOUT)
+
+    def wait_limit(self, now: float) -> float:
+        """Seconds until housekeeping or the retry of a master that failed is due."""
+        limit = super().wait_limit(now)
+        retry = self.fetcher.outages.next_retry()
+        return limit if retry is None else min(limit, max(retry - now, 0))
+
+    def housekeeping_step(self, step: Callable[[], None]) -> None:
+        """One step of housekeeping; a master that fails cuts it short, and the
+        other steps still run (its queues' turn comes with the next pass)."""
+        try:
+            step()
+        except NODE_ERRORS as exc:
+            logger.debug("Housekeeping step cut short (%r); the next pass goes on", exc)
 
     def _disconnect(self) -> None:
         super()._disconnect()
@@ -244,63 +283,27 @@ class ClusterChannel(Channel):
         self.link.pipe(*(("DEL", k) for k in self.keys.queue_keys(queue)))
 
     def refresh_held(self, tags: list[Any], own: bool = False) -> None:
+        """As on one Redis, per queue; a queue whose master fails is skipped
+        (retried on the next pass, well within the visibility timeout)."""
+        error: BaseException | None = None
         for queue, group in self.queue_of.group(tags).items():
-            for command in refresh_commands(self.keys.for_queue(queue).index, group):
-                if own:
-                    self.link.call(*command)
-                else:
-                    self.client.execute_command(*command)
+            try:
+                for command in refresh_commands(self.keys.for_queue(queue).index, group):
+                    if own:
+                        self.link.call(*command)
+                    else:
+                        self.client.execute_command(*command)
+            except NODE_ERRORS as exc:
+                error = exc
+        if error is not None:
+            raise error
 
 
 class ClusterTransport(Transport):
     """Redis Cluster transport (``rediscluster://``, ``redisclusters://``)."""
 
     Channel = ClusterChannel
-    #: The event-loop (Hub) driver serves one connection per channel, so on a
-    #: cluster Celery runs its blocking loop: ``is_evented`` is False.
-    implements = Transport.implements.extend(asynchronous=False)
     connection_errors = Transport.connection_errors + CLUSTER_ERRORS + (ReplicaTimeout,)
     recoverable_connection_errors = (
         Transport.recoverable_connection_errors + CLUSTER_ERRORS  # type: ignore[assignment]
         + (ReplicaTimeout,))
-
-    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
-        """Not supported on a cluster: consume with ``drain_events``."""
-        raise NotImplementedError(
-            "kombu-redis does not run a Redis Cluster connection under an event loop "
-            "(Hub) yet; consume with drain_events (Celery does so by itself, since "
-            "implements.asynchronous is False)")
-
-    def _wait(self, channels: list[Any], timeout: float) -> None:
-        """Block until a waiter of any channel (fanout or a master's) is readable."""
-        now = monotonic()
-        waiters: list[Waiter] = []
-        poll = False
-        for channel in channels:
-            if channel.link.owed:  # acks' replies: a redirected one is sent again
-                channel.link.confirm(now + ACK_CONFIRM_TIMEOUT)
-            channel.acks.flush()
-            timeout = min(timeout, max(channel.next_housekeeping - now, 0))
-            if channel.fetch_window() <= 0 or (channel.fetcher.queues
-                                               and not channel.fetcher.tracking):
-                poll = True
-            for waiter in channel.waiters():
-                if waiter.connected:
-                    if waiter.pending():
-                        waiter.read()
-                        return
-                    waiters.append(waiter)
-        if poll:
-            timeout = min(timeout, FALLBACK_POLL_INTERVAL)
-        if not waiters:
-            sleep(timeout)
-            return
-        with selectors.DefaultSelector() as selector:
-            for waiter in waiters:
-                selector.register(waiter.sock, selectors.EVENT_READ, waiter)
-            try:
-                ready = selector.select(timeout)
-            except NET_ERRORS:
-                return
-            for key, _ in ready:
-                key.data.read()

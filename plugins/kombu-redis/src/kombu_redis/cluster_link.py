@@ -187,8 +187,13 @@ class ClusterLink:
             pass
 
     # -- the routing loop ----------------------------------------------------
-    def routed(self, key: Any, run: Callable[[Link], Any]) -> Any:
-        """``run(link)`` on the master of ``key``, following redirections."""
+    def routed(self, key: Any, run: Callable[[Link], Any], patient: bool = True) -> Any:
+        """``run(link)`` on the master of ``key``, following redirections.
+
+        ``TRYAGAIN`` and ``CLUSTERDOWN`` are retried for up to REDIRECT_BUDGET
+        seconds, unless ``patient`` is False (then they are raised at once:
+        an event loop must not sleep).
+        """
         deadline = monotonic() + REDIRECT_BUDGET
         asking: tuple[str, int] | None = None
         delay = 0.01
@@ -211,7 +216,8 @@ class ClusterLink:
                     raise
             except (rexc.TryAgainError, rexc.ClusterDownError):
                 asking = None
-                if monotonic() >= deadline:
+                if not patient or monotonic() >= deadline:
+                    self.refresh()
                     raise
                 sleep(delay)
                 delay = min(delay * 2, 0.2)
@@ -323,13 +329,14 @@ class ClusterLink:
                 results[i] = result
         return results
 
-    def script(self, script: Script, keys: list[Any], argv: list[Any]) -> Any:
-        """Run ``script`` on the master of its keys (one slot)."""
+    def script(self, script: Script, keys: list[Any], argv: list[Any],
+               patient: bool = True) -> Any:
+        """Run ``script`` on the master of its keys (one slot); see :meth:`routed`."""
         return self.routed(keys[0] if keys else None,
-                           lambda link: link.script(script, keys, argv))
+                           lambda link: link.script(script, keys, argv), patient)
 
     def script_then(self, script: Script, keys: list[Any], argv: list[Any],
-                    *after: tuple[Any, ...]) -> list[Any]:
+                    *after: tuple[Any, ...], patient: bool = True) -> list[Any]:
         """Run ``script`` and then ``after`` (``WAIT``, say) in one round trip on
         the master of its keys; the script's reply first."""
         command = tuple(script.args(keys, argv))
@@ -341,7 +348,7 @@ class ClusterLink:
                 link.call("SCRIPT", "LOAD", script.source)
                 return link.pipe(command, *after)
 
-        return self.routed(keys[0] if keys else None, run)  # type: ignore[no-any-return]
+        return self.routed(keys[0] if keys else None, run, patient)  # type: ignore[no-any-return]
 
     def pipe_scripts(self, script: Script, calls: list[tuple[list[Any], list[Any]]]) -> list[Any]:
         return [self.script(script, keys, argv) for keys, argv in calls]

@@ -29,12 +29,74 @@ from kombu_redis.restore import Restorer
 from kombu_redis.scripts import POP, Script
 from kombu_redis.waiter import Waiter
 
-__all__ = ("ClusterAcks", "ClusterBindings", "ClusterFetcher", "ClusterRestorer", "QueueOf")
+__all__ = ("ClusterAcks", "ClusterBindings", "ClusterFetcher", "ClusterRestorer", "NodeWaiter",
+           "Outages", "QueueOf")
 
 logger = logging.getLogger("kombu.transport.redis")
 
 #: Replies of a cluster in transition, once ClusterLink's budget is spent.
 CLUSTER_REDIRECTS = (rexc.AskError, rexc.TryAgainError, rexc.ClusterDownError)
+#: Errors that take one master out of a channel's fetches for a while.
+NODE_ERRORS = (*NET_ERRORS, *CLUSTER_REDIRECTS)
+#: Seconds a master that failed is left out before it is tried again (the
+#: first time; doubled on each failure up to NODE_RETRY_MAX).
+NODE_RETRY_MIN = 0.05
+NODE_RETRY_MAX = 0.5
+
+
+class Outages:
+    """The masters a channel cannot reach now, and when to try each again.
+
+    A master that fails (killed, partitioned, its slots in transition) is
+    left out of fetches, tracking and housekeeping for a short, growing
+    while; the queues of the other masters go on being consumed meanwhile.
+    Every failure refreshes the slot map (see ClusterLink), so once the
+    cluster has promoted a replica, that queue's next try goes to it.
+    """
+
+    def __init__(self) -> None:
+        self.until: dict[tuple[str, int], float] = {}
+        self._delay: dict[tuple[str, int], float] = {}
+
+    def skip(self, node: tuple[str, int]) -> bool:
+        """Whether ``node`` failed recently and its retry is not due yet."""
+        until = self.until.get(node)
+        return until is not None and monotonic() < until
+
+    def failed(self, node: tuple[str, int], exc: BaseException) -> None:
+        delay = self._delay.get(node)
+        if delay is None:
+            logger.warning("Redis Cluster master %s:%d failed (%r); the queues it serves are "
+                           "retried while the others are consumed", node[0], node[1], exc)
+        delay = NODE_RETRY_MIN if delay is None else min(delay * 2, NODE_RETRY_MAX)
+        self._delay[node] = delay
+        self.until[node] = monotonic() + delay
+
+    def ok(self, node: tuple[str, int]) -> None:
+        if self._delay.pop(node, None) is not None:
+            self.until.pop(node, None)
+            logger.info("Redis Cluster master %s:%d answers again", node[0], node[1])
+
+    def next_retry(self) -> float | None:
+        """The monotonic time of the earliest retry due, or None."""
+        return min(self.until.values(), default=None)
+
+
+class NodeWaiter(Waiter):
+    """The waiter of one master: a lost connection is closed, not raised (the
+    fetch that follows finds out whether that master is down)."""
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            return super().wait(timeout)
+        except NET_ERRORS:
+            return False
+
+    def read(self) -> None:
+        try:
+            super().read()
+        except NET_ERRORS:
+            pass
 
 
 class QueueOf:
@@ -128,6 +190,26 @@ class ClusterAcks(AckPipeline):
                 self.pending[:0] = acks
                 logger.debug("Could not send acks now (%r); sent with the next command", exc)
 
+    def flush(self) -> None:
+        """Send the pending acks and wait for the replies, queue by queue; the
+        acks of a master that fails stay pending (sent with a later flush)."""
+        acks = self.pending
+        if not acks:
+            return
+        self.pending = []
+        failed: list[Any] = []
+        error: BaseException | None = None
+        for group in self.queue_of.group(acks).values():
+            try:
+                self.remove(group, own=True)
+            except NODE_ERRORS as exc:
+                failed += group
+                error = exc
+        if failed:
+            self.pending[:0] = failed
+            logger.debug("Could not confirm %d ack(s) now (%r); sent again later",
+                         len(failed), error)
+
     def remove(self, tags: list[Any], own: bool = False) -> None:
         if own:
             self.link.pipe(*record_commands(self.keys, self.queue_of, tags))
@@ -187,8 +269,16 @@ class ClusterRestorer:
         return restorer
 
     def restore_visible(self) -> None:
+        """Restore the overdue records of every consumed queue; a queue whose
+        master fails is skipped (the last such error is raised at the end)."""
+        error: BaseException | None = None
         for queue in list(self.queues()):
-            self.for_queue(queue).restore_visible()
+            try:
+                self.for_queue(queue).restore_visible()
+            except NODE_ERRORS as exc:
+                error = exc
+        if error is not None:
+            raise error
 
     def restore_tags(self, tags: list[Any], leftmost: bool = False,
                      sources: dict[Any, str] | None = None, raws: dict[Any, Any] | None = None,
@@ -289,41 +379,91 @@ class ClusterFetcher(Fetcher):
         #: Master (host, port) -> the waiter that master's invalidations go to.
         self.waiters: dict[tuple[str, int], Waiter] = {}
         self._node_armed: dict[tuple[str, int], tuple[Any, Any, tuple[str, ...]]] = {}
+        #: The masters this channel cannot reach now.
+        self.outages = Outages()
+        #: Takes acks that could not be applied (their master failed): the
+        #: channel sends them again later (acks are idempotent).
+        self.unsent: Callable[[list[Any]], None] = lambda _tags: None
 
     # -- fetching ------------------------------------------------------------
+    def node_for(self, queue: str) -> tuple[str, int] | None:
+        """The master serving ``queue`` now (slot map), or None if no master does."""
+        try:
+            return self.link.node_of(self.keys.tracking_prefix(queue))
+        except rexc.RedisClusterException:
+            return None
+
     def pop(self, queues: list[str], limit: int, flags: str, rr: bool,
             acks: list[Any] | None = None) -> list[Fetched]:
         """Pop up to ``limit`` messages, each queue's in one script on its master.
 
         With round robin each queue first gets an equal share of ``limit``,
-        then queues that had more share what is left.
+        then queues that had more share what is left.  A queue whose master
+        fails is left out (see :class:`Outages`; its acks are handed to
+        ``unsent``) while the others are fetched from.  A network error
+        propagates only when every queue tried failed with one (the Connection
+        then reconnects, as on one Redis); a cluster that answers
+        ``CLUSTERDOWN`` or ``TRYAGAIN`` is in transition: its queues are
+        retried, nothing is raised.
         """
         by_queue = self.queue_of.group(acks or ())
         got: list[Fetched] = []
         left = limit
         share = max(1, -(-limit // len(queues))) if rr and queues else limit
         active = list(range(len(queues)))
+        outages = self.outages
+        #: Whether a queue was fetched from, or left out for a reason other than
+        #: a network error (a master in its retry pause, a cluster in transition).
+        served = False
+        error: BaseException | None = None
         while left > 0 and active:
             more = []
             for i in active:
                 if left <= 0:
                     break
                 queue = queues[i]
+                node = self.node_for(queue)
+                if node is not None and outages.skip(node):
+                    served = True
+                    continue
                 want = min(share, left)
-                taken = self._pop_one(queue, want, flags[i], by_queue.pop(queue, []), got)
+                queue_acks = by_queue.pop(queue, [])
+                try:
+                    taken = self._pop_one(queue, want, flags[i], queue_acks, got)
+                except NODE_ERRORS as exc:
+                    if isinstance(exc, NET_ERRORS):
+                        error = exc
+                    else:
+                        served = True
+                    if queue_acks:
+                        self.unsent(queue_acks)
+                    if node is not None:
+                        outages.failed(node, exc)
+                    continue
+                served = True
+                if node is not None:
+                    outages.ok(node)
                 left -= taken
                 if taken >= want:
                     more.append(i)
             active = more
+        if error is not None and not served:
+            raise error
         if by_queue:  # acks of queues not fetched from now
-            self.link.pipe(*record_commands(self.keys, self.queue_of,
-                                            list(chain.from_iterable(by_queue.values()))))
+            rest = list(chain.from_iterable(by_queue.values()))
+            try:
+                self.link.pipe(*record_commands(self.keys, self.queue_of, rest))
+            except NODE_ERRORS:
+                self.unsent(rest)
         expires = self.expires
         if expires:
             touched = {q for q, _, _ in got if q in expires}
             if touched:
-                self.link.pipe(*(("PEXPIRE", k, expires[q])
-                                 for q in touched for k in self.keys.queue_keys(q)))
+                try:
+                    self.link.pipe(*(("PEXPIRE", k, expires[q])
+                                     for q in touched for k in self.keys.queue_keys(q)))
+                except NODE_ERRORS as exc:  # the next fetch from them pushes it again
+                    logger.debug("Could not push the expiry of %s now (%r)", sorted(touched), exc)
         return got
 
     def _pop_one(self, queue: str, limit: int, flag: str, acks: list[Any],
@@ -337,12 +477,13 @@ class ClusterFetcher(Fetcher):
             replicas = min(self.replica_wait[0], self.link.replicas_of(keys[2]))
         if replicas:
             timeout_ms = self.replica_wait[1]  # type: ignore[index]
-            out, synced = self.link.script_then(POP, keys, argv, ("WAIT", replicas, timeout_ms))
+            out, synced = self.link.script_then(POP, keys, argv, ("WAIT", replicas, timeout_ms),
+                                                patient=False)
             if out and int(synced) < replicas:
                 logger.debug("Popped from %r; %s of %d replica(s) confirmed in %d ms",
                              queue, synced, replicas, timeout_ms)
         else:
-            out = self.link.script(POP, keys, argv)
+            out = self.link.script(POP, keys, argv, patient=False)
         taken = 0
         for i in range(0, len(out), 3):
             index, raw, tag = out[i], out[i + 1], out[i + 2]
@@ -368,8 +509,9 @@ class ClusterFetcher(Fetcher):
         """Master -> the tracking prefixes of the consumed queues it serves now."""
         nodes: dict[tuple[str, int], list[str]] = {}
         for queue in self.queues:
-            prefix = self.keys.tracking_prefix(queue)
-            nodes.setdefault(self.link.node_of(prefix), []).append(prefix)
+            node = self.node_for(queue)
+            if node is not None:
+                nodes.setdefault(node, []).append(self.keys.tracking_prefix(queue))
         return {node: tuple(sorted(set(p))) for node, p in nodes.items()}
 
     def is_armed(self) -> bool:
@@ -395,7 +537,10 @@ class ClusterFetcher(Fetcher):
             if node not in wanted:
                 self.waiters.pop(node).close()
                 self._node_armed.pop(node, None)
+        outages = self.outages
         for node, prefixes in wanted.items():
+            if outages.skip(node):
+                continue  # tried again once its retry is due
             armed = self._node_armed.get(node)
             link = self.link.node_link(*node)
             waiter = self.waiters.get(node)
@@ -409,14 +554,15 @@ class ClusterFetcher(Fetcher):
                 link.call("CLIENT", "TRACKING", "OFF")
                 link.call("CLIENT", "TRACKING", "ON", "REDIRECT", waiter.client_id, "BCAST",
                           *chain.from_iterable(("PREFIX", p) for p in prefixes), "NOLOOP")
+            except (*NET_ERRORS, rexc.ClusterDownError, rexc.TryAgainError) as exc:
+                self.link.refresh(force=True)
+                outages.failed(node, exc)  # its queues are polled meanwhile
+                continue
             except rexc.ResponseError as exc:
                 self.tracking = False
                 logger.warning("Redis refused client-side tracking (%s); consumers poll every "
                                "%.2fs instead of blocking.", exc, FALLBACK_POLL_INTERVAL)
                 return
-            except NET_ERRORS:
-                self.link.refresh(force=True)
-                raise
             self._node_armed[node] = (link.sock, waiter.sock, prefixes)
 
     def disarm(self) -> None:

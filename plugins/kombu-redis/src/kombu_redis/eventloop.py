@@ -40,6 +40,7 @@ from kombu_redis.fetch import FALLBACK_POLL_INTERVAL
 if TYPE_CHECKING:  # pragma: no cover
     from kombu_redis.channel import Channel
     from kombu_redis.transport import Transport
+    from kombu_redis.waiter import Waiter
 
 __all__ = ("DELIVER_BATCH", "FETCH_DEFER", "IDLE_FETCH_INTERVAL", "HubDriver")
 
@@ -67,8 +68,8 @@ class HubDriver:
     def __init__(self, transport: Transport, loop: Any) -> None:
         self.transport = transport
         self.loop = loop
-        #: fd -> (channel, socket) of the readers this driver added.
-        self.fds: dict[int, tuple[Channel, Any]] = {}
+        #: fd -> (channel, socket, waiter) of the readers this driver added.
+        self.fds: dict[int, tuple[Channel, Any, Waiter]] = {}
         self.timers: list[Any] = []
         self.active = False
         self._scheduled = False
@@ -117,8 +118,8 @@ class HubDriver:
                         acks.send()
                     except Exception:  # noqa: BLE001 - close settles them
                         pass
-            waiter = getattr(channel, "waiter", None)
-            if waiter is not None:
+            waiters = getattr(channel, "waiters", None)
+            for waiter in waiters() if waiters is not None else ():
                 waiter.on_close = None
 
     def housekeeping_interval(self) -> float:
@@ -146,34 +147,35 @@ class HubDriver:
 
     def forget(self, sock: Any) -> None:
         """``sock`` (a waiter's) is about to be closed: stop watching it."""
-        for fd, (_, known) in list(self.fds.items()):
+        for fd, (_, known, _) in list(self.fds.items()):
             if known is sock:
                 self._remove(fd)
 
     def _watch(self, channel: Channel) -> None:
-        """Make sure the loop reads ``channel``'s waiter socket."""
-        waiter = channel.waiter
-        sock = waiter.sock
-        if sock is None:
-            return
-        fd = sock.fileno()
-        known = self.fds.get(fd)
-        if known is not None and known[1] is sock and fd in self.loop.readers:
-            return
-        waiter.on_close = self.forget
-        self.fds[fd] = (channel, sock)
-        self.loop.add_reader(fd, self.transport.on_readable, fd)
+        """Make sure the loop reads the sockets of ``channel``'s waiters."""
+        readers = self.loop.readers
+        for waiter in channel.waiters():
+            sock = waiter.sock
+            if sock is None:
+                continue
+            fd = sock.fileno()
+            known = self.fds.get(fd)
+            if known is not None and known[1] is sock and fd in readers:
+                continue
+            waiter.on_close = self.forget
+            self.fds[fd] = (channel, sock, waiter)
+            self.loop.add_reader(fd, self.transport.on_readable, fd)
 
     def on_readable(self, fd: int) -> None:
         """The waiter socket ``fd`` is readable: read it, then fetch and deliver."""
         known = self.fds.get(fd)
         if known is None:
             return
-        channel, sock = known
-        if channel.waiter.sock is not sock or channel.closed:
+        channel, sock, waiter = known
+        if waiter.sock is not sock or channel.closed:
             self._remove(fd)
             return
-        channel.waiter.read()  # a lost connection is closed (reader removed) and raised
+        waiter.read()  # a lost connection is closed (reader removed) and raised
         if self.pump(channel):
             self.schedule()
 
@@ -304,10 +306,9 @@ class HubDriver:
                 # A fetch carries the acks given so far in its pop script.
                 more = self.pump(channel) or more
         self.send_acks()
-        if len(self.fds) > len(consuming):
-            for fd, (channel, sock) in list(self.fds.items()):
-                if channel not in consuming or channel.waiter.sock is not sock:
-                    self._remove(fd)
+        for fd, (channel, sock, waiter) in list(self.fds.items()):
+            if waiter.sock is not sock or channel not in consuming:
+                self._remove(fd)
         if more:
             self.schedule()
 
@@ -317,8 +318,8 @@ class HubDriver:
         IDLE_FETCH_INTERVAL.  The fetch runs in the next ``on_tick``."""
         now = monotonic()
         for channel in self.transport.consuming:
-            waiter = channel.waiter
-            if not waiter.connected and (waiter.wanted or channel.fetcher.queues):
+            channel.before_nudge()
+            if channel.waiters_lost():
                 channel.wakeup = True
             elif channel.fetcher.queues and (not channel.fetcher.tracking
                                              or now - channel.last_fetch >= IDLE_FETCH_INTERVAL):

@@ -113,23 +113,23 @@ class Transport(virtual.Transport):
             self._wait(channels, wait)
 
     def _wait(self, channels: list[RedisChannel], timeout: float) -> None:
-        """Block until a waiter is readable or ``timeout`` passes."""
+        """Block until a waiter of any channel is readable or ``timeout`` passes."""
         now = monotonic()
         waiters = []
         poll = False
         for channel in channels:
-            channel.acks.flush()  # never hold acks while blocking
-            timeout = min(timeout, max(channel.next_housekeeping - now, 0))
+            channel.before_wait()
+            timeout = min(timeout, channel.wait_limit(now))
             if channel.fetch_window() <= 0:
                 poll = True
             elif channel.fetcher.queues and not channel.fetcher.tracking:
                 poll = True
-            waiter = channel.waiter
-            if waiter.connected:
-                if waiter.pending():
-                    waiter.read()
-                    return
-                waiters.append(waiter)
+            for waiter in channel.waiters():
+                if waiter.connected:
+                    if waiter.pending():
+                        waiter.read()
+                        return
+                    waiters.append(waiter)
         if poll:
             timeout = min(timeout, FALLBACK_POLL_INTERVAL)
         if not waiters:
@@ -142,7 +142,11 @@ class Transport(virtual.Transport):
         with selectors.DefaultSelector() as selector:
             for waiter in waiters:
                 selector.register(waiter.sock, selectors.EVENT_READ, waiter)
-            for key, _ in selector.select(timeout):
+            try:
+                ready = selector.select(timeout)
+            except (OSError, ValueError):  # a socket closed meanwhile: look again
+                return
+            for key, _ in ready:
                 key.data.read()
 
     # -- event loop ------------------------------------------------------------
