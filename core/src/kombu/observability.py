@@ -39,6 +39,8 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from kombu.log import get_logger
+from kombu.utils.entrypoints import ENV_DISABLE_AUTOLOAD as ENV_DISABLE_AUTOLOAD  # re-exported
+from kombu.utils.entrypoints import autoload_disabled
 
 if TYPE_CHECKING:  # pragma: no cover
     import pluggy
@@ -58,7 +60,6 @@ logger = get_logger(__name__)
 
 ENTRY_POINT_GROUP = "kombu.plugins"
 ENV_BLOCKED = "KOMBU_BLOCKED_PLUGINS"
-ENV_DISABLE_AUTOLOAD = "KOMBU_DISABLE_PLUGIN_AUTOLOAD"
 
 #: Event hook -> the flag of :data:`active` that says someone observes it.
 EVENT_HOOKS: dict[str, str] = {
@@ -123,7 +124,7 @@ def _setup() -> pluggy.PluginManager:
     global _pm
     pm = _new_manager()
     _pm = pm
-    if os.environ.get(ENV_DISABLE_AUTOLOAD, "").strip().lower() in ("", "0", "false", "no"):
+    if not autoload_disabled():
         _load_entry_points(pm)
     _refresh(pm)
     return pm

@@ -37,13 +37,21 @@ from kombu.exceptions import (
     TransportNotInstalled,
     UnknownTransport,
 )
-from kombu.utils.entrypoints import dist_name, dist_version, entry_points, normalize_name
+from kombu.utils.entrypoints import (
+    ENV_DISABLE_AUTOLOAD as ENV_DISABLE_AUTOLOAD,  # re-exported: part of this module's names
+)
+from kombu.utils.entrypoints import (
+    autoload_disabled,
+    dist_name,
+    dist_version,
+    entry_points,
+    normalize_name,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pluggy
 
 ENTRY_POINT_GROUP = "kombu.transports"
-ENV_DISABLE_AUTOLOAD = "KOMBU_DISABLE_PLUGIN_AUTOLOAD"
 ENV_BLOCKED = "KOMBU_BLOCKED_TRANSPORTS"
 
 #: Transport names this project ships, and the distribution that provides them.
@@ -169,10 +177,6 @@ def _load_target(target: Target) -> type:
     raise TypeError(f"cannot make a transport class of {target!r}")
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
-
-
 def _check_api(api: Iterable[int], who: str) -> tuple[int, int]:
     from kombu import TRANSPORT_API
 
@@ -268,7 +272,7 @@ class TransportRegistry:
             if self._loaded:
                 return  # type: ignore[unreachable]
             self._pm = self._new_plugin_manager()
-            if _env_flag(ENV_DISABLE_AUTOLOAD):
+            if autoload_disabled():
                 self._autoload_disabled = True
             else:
                 self._load_entry_points()

@@ -16,8 +16,23 @@ import sys
 from importlib import import_module
 from typing import Any
 
-__all__ = ("Distribution", "EntryPoint", "dist_name", "dist_version", "entry_points",
-           "normalize_name", "parse_entry_points", "scan_entry_points")
+__all__ = ("ENV_DISABLE_AUTOLOAD", "Distribution", "EntryPoint", "autoload_disabled",
+           "dist_name", "dist_version", "entry_points", "env_flag", "normalize_name",
+           "parse_entry_points", "scan_entry_points")
+
+#: Set (to anything but ``0``/``false``/``no``): no plugin is loaded from entry
+#: points, neither transports nor observers; register them explicitly.
+ENV_DISABLE_AUTOLOAD = "KOMBU_DISABLE_PLUGIN_AUTOLOAD"
+
+
+def env_flag(name: str) -> bool:
+    """Whether the environment variable ``name`` is set to a true value."""
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def autoload_disabled() -> bool:
+    """Whether :data:`ENV_DISABLE_AUTOLOAD` turns entry-point loading off."""
+    return env_flag(ENV_DISABLE_AUTOLOAD)
 
 
 class Distribution:
