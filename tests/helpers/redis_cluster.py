@@ -17,11 +17,13 @@ import ssl
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from helpers.brokers import under_ci
 
-__all__ = ["ClusterNode", "LocalCluster", "TLSFiles", "require_cluster_tools"]
+__all__ = ["ClusterNode", "LocalCluster", "TLSFiles", "names_on_every_master",
+           "require_cluster_tools"]
 
 HOST = "127.0.0.1"
 #: Milliseconds a master may be unreachable before its replica takes over.
@@ -320,3 +322,28 @@ class LocalCluster:
         if proc.returncode != 0:
             raise RuntimeError("redis-cli --cluster reshard failed: "
                                + proc.stdout.decode()[-2000:] + proc.stderr.decode()[-2000:])
+
+
+def names_on_every_master(cluster: LocalCluster, make_name: Callable[[], str],
+                          per_master: int) -> dict[str, int]:
+    """Queue names from ``make_name()``, ``per_master`` on each master of
+    ``cluster``: name -> the port of the master that serves it."""
+    from redis.cluster import ClusterNode as Seed
+    from redis.cluster import RedisCluster
+
+    client = RedisCluster(startup_nodes=[Seed(HOST, n.port) for n in cluster.live])
+    try:
+        masters = len(cluster.master_ports())
+        found: dict[str, int] = {}
+        count: dict[int, int] = {}
+        for _ in range(200 * per_master * masters):
+            name = make_name()
+            port = int(client.get_node_from_key("{" + name + "}").port)
+            if count.get(port, 0) < per_master:
+                count[port] = count.get(port, 0) + 1
+                found[name] = port
+            if len(found) == per_master * masters:
+                return found
+    finally:
+        client.close()
+    raise RuntimeError(f"could not find {per_master} queue name(s) on each of {masters} masters")

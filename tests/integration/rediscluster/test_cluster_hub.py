@@ -3,7 +3,8 @@
 A Connection registered with a real Hub, as Celery's worker registers it: one
 reader per master that serves a consumed queue (its tracking waiter), plus the
 fanout waiter; the hub is driven with ``hub.run_once()`` until a condition
-holds or a deadline passes.
+holds or a deadline passes.  A master killed under the hub is in
+test_cluster_failover.py.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 import pytest
-from helpers.redis_cluster import LocalCluster
+from helpers.redis_cluster import LocalCluster, names_on_every_master
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 from kombu.asynchronous import Hub
 
@@ -43,21 +44,7 @@ def run_for(hub: Hub, seconds: float) -> None:
 def spread_names(cluster: LocalCluster, unique: Callable[..., str], per_master: int,
                  kind: str = "ch") -> list[str]:
     """Queue names, ``per_master`` on each master."""
-    from redis.cluster import ClusterNode, RedisCluster
-
-    client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", n.port) for n in cluster.live])
-    try:
-        by_master: dict[str, list[str]] = {}
-        for _ in range(1000):
-            name = unique(kind)
-            owner = client.get_node_from_key("{" + name + "}").name
-            if len(by_master.setdefault(owner, [])) < per_master:
-                by_master[owner].append(name)
-            if len(by_master) == 3 and all(len(v) == per_master for v in by_master.values()):
-                return [n for names in by_master.values() for n in names]
-    finally:
-        client.close()
-    raise AssertionError("could not spread queue names over three masters")
+    return list(names_on_every_master(cluster, lambda: unique(kind), per_master))
 
 
 def records_left(cluster: LocalCluster, names: list[str]) -> int:
@@ -137,65 +124,3 @@ def test_fanout_and_direct_under_the_hub(hub: Hub, redis_cluster: LocalCluster,
             run_until(hub, lambda: len(got) >= 15)
             run_for(hub, 0.3)
     assert sorted(b for _, b in got) == sorted([*range(5), *range(5), *range(100, 105)])
-
-
-def test_killed_master_under_the_hub_others_go_on(
-        hub: Hub, redis_cluster: LocalCluster, unique: Callable[..., str]) -> None:
-    """A master SIGKILLed while the hub consumes six queues on three masters:
-    the queues of the other masters go on being delivered during the outage,
-    no error leaves the loop, and once the replica took over, the dead master's
-    queues are delivered too: every message, none lost."""
-    redis_cluster.wait_ok()
-    redis_cluster.wait_synced()
-    names = spread_names(redis_cluster, unique, 2, "chk")
-    url = redis_cluster.url()
-    options = {"replica_wait": 1, "replica_wait_timeout": 2.0, "visibility_timeout": 4,
-               "unacked_restore_interval": 0.5}
-    from redis.cluster import ClusterNode, RedisCluster
-
-    client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", n.port)
-                                         for n in redis_cluster.live])
-    try:
-        owner = {n: int(client.get_node_from_key("{" + n + "}").port) for n in names}
-    finally:
-        client.close()
-    victim = owner[names[0]]
-    per_queue = 400
-    with Connection(url, transport_options=options) as pub:
-        producer = Producer(pub)
-        for i in range(per_queue):
-            for name in names:
-                producer.publish({"q": name, "i": i}, routing_key=name,
-                                 declare=[Queue(name)] if i == 0 else None)
-    arrivals: list[tuple[float, str, int, bool]] = []
-    try:
-        with Connection(url, transport_options=options) as conn:
-            conn.transport.register_with_event_loop(conn.connection, hub)
-
-            def on_message(body: Any, message: Any) -> None:
-                arrivals.append((time.monotonic(), body["q"], body["i"],
-                                 bool(message.delivery_info.get("redelivered"))))
-                message.ack()
-                time.sleep(0.002)  # a consumer with work to do: a backlog stays
-
-            with Consumer(conn, [Queue(n) for n in names], callbacks=[on_message],
-                          prefetch_count=20):
-                run_until(hub, lambda: len(arrivals) >= 300)
-                killed_at = time.monotonic()
-                redis_cluster.kill(victim)
-                ids = lambda: {(q, i) for _, q, i, _ in arrivals}  # noqa: E731
-                run_until(hub, lambda: len(ids()) >= per_queue * len(names), timeout=60)
-                run_for(hub, 0.5)
-        redis_cluster.wait_failover(victim)
-    finally:
-        if redis_cluster.node(victim).killed:
-            redis_cluster.revive(victim)
-    victims = {n for n in names if owner[n] == victim}
-    back = min(t for t, q, _, _ in arrivals if q in victims and t > killed_at)
-    others = [q for t, q, _, _ in arrivals if killed_at < t < back and q not in victims]
-    assert others, "no queue of a live master was delivered while the master was down"
-    seen = [(q, i) for _, q, i, _ in arrivals]
-    assert set(seen) == {(n, i) for n in names for i in range(per_queue)}
-    flagged = {(q, i) for _, q, i, r in arrivals if r}
-    repeats = {x for x in seen if seen.count(x) > 1}
-    assert repeats <= flagged, f"duplicates not flagged redelivered: {sorted(repeats - flagged)}"
