@@ -21,6 +21,7 @@ from time import monotonic
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from kombu.exceptions import AccessRefused
 from kombu.exceptions import ConnectionError as KombuConnectionError
 from redis import exceptions as rexc
 
@@ -36,8 +37,8 @@ from kombu_redis.cluster_parts import (
     NodeWaiter,
     QueueOf,
 )
-from kombu_redis.connparams import DEFAULT_DB, connparams
-from kombu_redis.errors import InvalidDatabase
+from kombu_redis.connparams import DEFAULT_DB, connect_error, connparams
+from kombu_redis.errors import InvalidDatabase, refused_as
 from kombu_redis.fanout import Fanout
 from kombu_redis.refresh import refresh_commands
 from kombu_redis.transport import Transport
@@ -51,6 +52,25 @@ logger = logging.getLogger("kombu.transport.redis")
 CLUSTER_ERRORS: tuple[type[BaseException], ...] = (
     rexc.ClusterError, rexc.ClusterDownError, rexc.TryAgainError, rexc.SlotNotCoveredError,
     rexc.MasterDownError, rexc.RedisClusterException)
+
+#: Replies that refuse a login or a command of the handshake.
+REFUSALS: tuple[type[BaseException], ...] = (
+    rexc.AuthenticationError, rexc.AuthorizationError, rexc.NoPermissionError)
+#: What a refused login on a cluster adds to the error.
+EVERY_NODE = ("On Redis Cluster the user must exist, with the same password and rules, on "
+              "every node, masters and replicas: ACL rules are not replicated.")
+
+
+def _refusal(exc: BaseException) -> BaseException | None:
+    """The refused login (or command) behind ``exc``, if that is what it is."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, REFUSALS):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 #: Seconds a consumer about to block waits for the replies to the acks it wrote.
@@ -125,26 +145,23 @@ class ClusterChannel(Channel):
         from redis.cluster import ClusterNode, RedisCluster
 
         params = self._node_params()
-        client = self.connection.client
-        assert client is not None
-        seeds = []
-        for url in [*client.alt] or [f"rediscluster://{client.hostname}:{client.port or ''}"]:
-            parts = urlsplit(url)
-            if parts.hostname:
-                seeds.append(ClusterNode(  # type: ignore[no-untyped-call]
-                    parts.hostname, parts.port or self.connection.default_port))
-        if not seeds:
-            seeds.append(ClusterNode(  # type: ignore[no-untyped-call]
-                client.hostname or "127.0.0.1",
-                                     client.port or self.connection.default_port))
+        seeds = self._seeds()
+        where = ", ".join(f"{host}:{port}" for host, port in seeds)
+        # redis-py's cluster client reads the slot map with no timeout but
+        # socket_timeout: a seed that accepts and never answers would hang it.
+        reachable = self._probe(params, seeds)
         kwargs = {k: v for k, v in params.items() if k not in ("connection_class",)}
         if params["connection_class"] is self.connection_class_ssl:
             kwargs["ssl"] = True
         try:
-            cluster = RedisCluster(startup_nodes=seeds, max_connections=self.max_connections,
-                                   **kwargs)
+            cluster = RedisCluster(
+                startup_nodes=[ClusterNode(host, port)  # type: ignore[no-untyped-call]
+                               for host, port in reachable],
+                max_connections=self.max_connections, **kwargs)
         except rexc.RedisClusterException as exc:
-            where = ", ".join(f"{n.host}:{n.port}" for n in seeds)
+            refusal = _refusal(exc)
+            if refusal is not None:
+                raise self._refused(refusal, where) from exc
             if "not enabled" in str(exc).lower() or "cluster mode" in str(exc).lower():
                 raise NotACluster(
                     f"The Redis at {where} is not a cluster node ({exc}); use redis:// for "
@@ -152,6 +169,68 @@ class ClusterChannel(Channel):
             raise rexc.ConnectionError(f"Cannot reach Redis Cluster seed node(s) {where}: "
                                        f"{exc}") from exc
         return ClusterPool(cluster, {**params, "db": DEFAULT_DB})
+
+    def _seeds(self) -> list[tuple[str, int]]:
+        """``(host, port)`` of the seed nodes the URL names."""
+        client = self.connection.client
+        assert client is not None
+        default_port = self.connection.default_port
+        seeds = []
+        for url in [*client.alt] or [f"rediscluster://{client.hostname}:{client.port or ''}"]:
+            parts = urlsplit(url)
+            if parts.hostname:
+                seeds.append((parts.hostname, parts.port or default_port))
+        return seeds or [(client.hostname or "127.0.0.1", client.port or default_port)]
+
+    def _probe(self, params: dict[str, Any],
+               seeds: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """The seeds from the first that answers a PING within the connect timeout
+        (the handshake included); a refused login or TLS failure raises at once."""
+        timeout = params.get("socket_connect_timeout") or params.get("socket_timeout")
+        last: BaseException | None = None
+        for i, (host, port) in enumerate(seeds):
+            conn = self._connection(params, host, port, socket_timeout=timeout,
+                                    health_check_interval=0)
+            try:
+                conn.connect()
+                conn.send_command("PING", check_health=False)
+                conn.read_response()
+            except (*NET_ERRORS, rexc.ResponseError) as exc:
+                error = self._refused(exc, f"{host}:{port}")
+                if error is not exc or isinstance(exc, AccessRefused):
+                    raise error from exc
+                last = exc
+                continue
+            finally:
+                conn.disconnect()
+            return seeds[i:]
+        where = ", ".join(f"{host}:{port}" for host, port in seeds)
+        raise rexc.ConnectionError(
+            f"Cannot reach Redis Cluster seed node(s) {where}: {last}") from last
+
+    def _refused(self, exc: BaseException, where: str) -> BaseException:
+        """The error for a failure to connect to the node at ``where``: a refused
+        login says the user must exist on every node."""
+        error = connect_error(self, exc, where)
+        if isinstance(error, AccessRefused) and not isinstance(exc, AccessRefused):
+            error = refused_as(exc, f"{error} {EVERY_NODE}")
+        return error
+
+    def _connection(self, params: dict[str, Any], host: str, port: int,
+                    **overrides: Any) -> Any:
+        """A new, unconnected connection to ``host:port``; a refused login raises
+        :exc:`~kombu.exceptions.AccessRefused` naming that node."""
+        where = f"{host}:{port}"
+
+        def on_connect(conn: Any) -> None:
+            try:
+                conn.on_connect()
+            except REFUSALS as exc:
+                raise self._refused(exc, where) from exc
+
+        base = {k: v for k, v in params.items() if k not in ("connection_class", "db")}
+        return params["connection_class"](**{**base, "host": host, "port": port,
+                                             "redis_connect_func": on_connect, **overrides})
 
     def _node_params(self) -> dict[str, Any]:
         """redis-py connection parameters shared by every node (no host, port, db)."""
@@ -172,11 +251,9 @@ class ClusterChannel(Channel):
     def node_factory(self, host: str, port: int) -> Callable[..., Any]:
         """The connection factory of the node at ``host:port`` (channel-owned connections)."""
         params = self.pool.connection_kwargs
-        cls = params["connection_class"]
-        base = {k: v for k, v in params.items() if k not in ("connection_class", "db")}
 
         def factory(**overrides: Any) -> Any:
-            return cls(**{**base, "host": host, "port": port, **overrides})
+            return self._connection(params, host, port, **overrides)
 
         return factory
 

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
+from kombu.exceptions import AccessRefused
 from kombu.utils.url import InvalidCertReqs
 from redis import exceptions as rexc
 
@@ -172,10 +173,17 @@ def credential_provider(channel: Any) -> Any:
     return provider
 
 
-def connect_error(channel: Any, exc: BaseException) -> BaseException:
-    """The error to raise for a failure to connect (never shows a password)."""
+def connect_error(channel: Any, exc: BaseException, where: str | None = None) -> BaseException:
+    """The error to raise for a failure to connect (never shows a password).
+
+    ``where`` names the server (``host:port``; by default the URL's).  An
+    :exc:`AccessRefused` already worded so is returned as it is.
+    """
+    if isinstance(exc, AccessRefused):
+        return exc
     client = channel.connection.client
-    where = f"{client.hostname or '127.0.0.1'}:{client.port or channel.connection.default_port}"
+    if where is None:
+        where = f"{client.hostname or '127.0.0.1'}:{client.port or channel.connection.default_port}"
     if isinstance(exc, (rexc.AuthenticationError, rexc.AuthorizationError,
                         rexc.NoPermissionError)):
         if credential_provider(channel) is not None:
