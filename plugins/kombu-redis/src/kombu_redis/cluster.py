@@ -40,6 +40,7 @@ from kombu_redis.cluster_parts import (
 from kombu_redis.connparams import DEFAULT_DB, connect_error, connparams
 from kombu_redis.errors import InvalidDatabase, refused_as
 from kombu_redis.fanout import Fanout
+from kombu_redis.link import NET_ERRORS
 from kombu_redis.refresh import refresh_commands
 from kombu_redis.transport import Transport
 from kombu_redis.waiter import Waiter
