@@ -343,8 +343,10 @@ def test_connections_killed_by_the_server_are_noticed(cluster: LocalCluster,
     """CLIENT KILL of every connection of a producer's and a consumer's channel
     on one master (found by client name): the next use of each notices it (the
     command link's health check PING, before the command is sent; the
-    waiter's read), one error each, as on one Redis; the operation after
-    that succeeds, and no message is lost or duplicated."""
+    waiter's read).  The producer gets one error, as on one Redis, and its
+    retry succeeds; the consumer gets none: that master is retried a moment
+    later on a new connection while the queues of the others are served.
+    No message is lost or duplicated."""
     names = queues_on_every_master(cluster, unique, per_master=1)
     victim = next(iter(names.values()))
     client_name = unique("csec-killed")
@@ -392,7 +394,7 @@ def test_connections_killed_by_the_server_are_noticed(cluster: LocalCluster,
             publish("after")
             drain(len(sent))
             assert len(publish_errors) == 1, publish_errors
-            assert 1 <= len(drain_errors) <= 2, drain_errors
+            assert drain_errors == [], drain_errors
             assert len(clients_named(cluster, victim, client_name)) >= 3  # back again
             # The transport's shared cluster client retries on a new connection.
             channel = conn.default_channel
