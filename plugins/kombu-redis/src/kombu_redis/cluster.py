@@ -129,7 +129,7 @@ class ClusterChannel(Channel):
                                 self.visibility_timeout, self.acks.pool_wait)
         self.restorer = ClusterRestorer(
             lambda: self.client, keys, self._get_message_priority,
-            lambda: self.fetcher.queues, queue_of, self.visibility_timeout,
+            lambda: self.fetcher.reachable(), queue_of, self.visibility_timeout,
             self.unacked_mutex_expire, self.unacked_restore_limit)
         self.bindings = ClusterBindings(link, keys)  # type: ignore[arg-type]
         self.fanout = Fanout(keys, self._fanout_queues)
@@ -140,10 +140,13 @@ class ClusterChannel(Channel):
             self.queue_order_strategy == "round_robin", self.node_waiter, queue_of,
             (wait, int(self.replica_wait_timeout * 1000)) if wait > 0 else None)
         self.fetcher.unsent = self.acks.pending_again
+        self.acks.down = self.fetcher.down
 
     # -- connections ---------------------------------------------------------
     def _get_pool(self) -> Any:
+        from redis.backoff import NoBackoff
         from redis.cluster import ClusterNode, RedisCluster
+        from redis.retry import Retry
 
         params = self._node_params()
         seeds = self._seeds()
@@ -155,10 +158,14 @@ class ClusterChannel(Channel):
         if params["connection_class"] is self.connection_class_ssl:
             kwargs["ssl"] = True
         try:
+            # One retry, no backoff: what uses this client (restores, refreshes
+            # from the refresher thread, acks from other threads) runs again on
+            # its next pass; redis-py's default backoff would hold the consumer's
+            # loop for seconds on a dead master.
             cluster = RedisCluster(
                 startup_nodes=[ClusterNode(host, port)  # type: ignore[no-untyped-call]
                                for host, port in reachable],
-                max_connections=self.max_connections, **kwargs)
+                max_connections=self.max_connections, retry=Retry(NoBackoff(), 1), **kwargs)
         except rexc.RedisClusterException as exc:
             refusal = _refusal(exc)
             if refusal is not None:
@@ -365,6 +372,8 @@ class ClusterChannel(Channel):
         (retried on the next pass, well within the visibility timeout)."""
         error: BaseException | None = None
         for queue, group in self.queue_of.group(tags).items():
+            if own and self.fetcher.down(queue):
+                continue  # its master is in its retry pause
             try:
                 for command in refresh_commands(self.keys.for_queue(queue).index, group):
                     if own:

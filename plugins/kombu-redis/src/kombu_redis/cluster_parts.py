@@ -156,6 +156,8 @@ class ClusterAcks(AckPipeline):
                  pool_wait: float = POOL_WAIT_TIMEOUT) -> None:
         super().__init__(link, keys, pool_client, enabled, visibility_timeout, pool_wait)
         self.queue_of = queue_of
+        #: Whether a queue's master is in its retry pause (its acks wait).
+        self.down: Callable[[str], bool] = lambda _queue: False
         #: Acks came back redirected (a slot moved): send the next ones waiting
         #: for the replies, following MOVED/ASK, until that succeeds.
         self.follow = False
@@ -199,7 +201,10 @@ class ClusterAcks(AckPipeline):
         self.pending = []
         failed: list[Any] = []
         error: BaseException | None = None
-        for group in self.queue_of.group(acks).values():
+        for queue, group in self.queue_of.group(acks).items():
+            if self.down(queue):
+                failed += group
+                continue
             try:
                 self.remove(group, own=True)
             except NODE_ERRORS as exc:
@@ -392,6 +397,18 @@ class ClusterFetcher(Fetcher):
             return self.link.node_of(self.keys.tracking_prefix(queue))
         except rexc.RedisClusterException:
             return None
+
+    def down(self, queue: str) -> bool:
+        """Whether the master of ``queue`` failed and its retry is not due yet
+        (every path that would touch it leaves it alone until then)."""
+        if not self.outages.until:
+            return False
+        node = self.node_for(queue)
+        return node is not None and self.outages.skip(node)
+
+    def reachable(self) -> list[str]:
+        """The consumed queues whose master is not in its retry pause."""
+        return [q for q in self.queues if not self.down(q)]
 
     def pop(self, queues: list[str], limit: int, flags: str, rr: bool,
             acks: list[Any] | None = None) -> list[Fetched]:
