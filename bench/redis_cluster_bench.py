@@ -1,6 +1,6 @@
 """Redis Cluster benchmark: kombu-redis on a three-master cluster vs one Redis.
 
-    python bench/redis_cluster_bench.py [--n 3000] [--rounds 3] [--size 100]
+    python bench/redis_cluster_bench.py [--n N] [--rounds 3] [--size 100]
                                         [--scaling | --server-cores [X]]
 
 Starts its own cluster (six redis-server processes on loopback: three
@@ -169,6 +169,7 @@ def aggregate(url: str, names: list[str], n: int, size: int,
 
 def _phase_produce(url: str, queue_name: str, n: int, size: int, ready: Any, go: Any,
                    done: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us on Ctrl-C
     from kombu import Connection, Producer, Queue
 
     with Connection(url) as conn:
@@ -184,6 +185,7 @@ def _phase_produce(url: str, queue_name: str, n: int, size: int, ready: Any, go:
 
 def _phase_consume(url: str, queue_name: str, n: int, ready: Any, go: Any, done: Any,
                    limit: float) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us on Ctrl-C
     from kombu import Connection, Consumer, Queue
 
     got = [0]
@@ -304,7 +306,9 @@ def queues_by_master(cluster_url: str, count: int) -> dict[int, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=3000, help="messages (per pair in aggregates)")
+    parser.add_argument("--n", type=int, default=None,
+                        help="messages (per pair in aggregates); default 3000, and 10000 "
+                             "with --server-cores (phases of seconds, for a steady CPU reading)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--size", type=int, default=100)
     mode = parser.add_mutually_exclusive_group()
@@ -317,6 +321,8 @@ def main() -> None:
                            "CPU quota (needs root), then measure aggregate publish and "
                            "consume+ack with 1, 2, 3 pairs and each server's CPU")
     args = parser.parse_args()
+    if args.n is None:
+        args.n = 3000 if args.server_cores is None else 10_000
     from helpers.redis_cluster import LocalCluster
     from helpers.redis_server import RedisServer
 
@@ -461,4 +467,8 @@ def quota_table(rows: dict[tuple[str, int], list[PhaseResult]], args: Any, cores
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("interrupted: the servers are stopped and the cgroups removed", file=sys.stderr)
+        sys.exit(130)
