@@ -209,6 +209,29 @@ def _phase_consume(url: str, queue_name: str, n: int, ready: Any, go: Any, done:
     done.put(got[0])  # after the connection closed: every ack is written
 
 
+def _collect(results: Any, procs: list[Any], timeout: float) -> int:
+    """The sum of one number from each of ``procs`` (via ``results``); raises if one of
+    them exits without reporting, or after ``timeout`` seconds."""
+    import queue
+
+    total, missing = 0, len(procs)
+    deadline = time.monotonic() + timeout
+    while missing:
+        try:
+            total += results.get(timeout=0.5)
+            missing -= 1
+            continue
+        except queue.Empty:
+            pass
+        failed = [p for p in procs if p.exitcode not in (None, 0)]
+        if failed:
+            raise RuntimeError(f"{len(failed)} client process(es) failed (exit code "
+                               f"{failed[0].exitcode}); see their traceback above")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{missing} client process(es) did not finish within {timeout:g}s")
+    return total
+
+
 @dataclass
 class PhaseResult:
     """One aggregate run in two phases: all producers, then all consumers."""
@@ -252,7 +275,7 @@ def phased_aggregate(url: str, names: list[str], n: int, size: int,
             before = ([cpu_seconds([s]) for s in servers], cpu_seconds(pids))
             start = time.perf_counter()
             go.set()
-            total = sum(results.get(timeout=limit + 60) for _ in names)
+            total = _collect(results, clients, limit + 60)
             elapsed = time.perf_counter() - start
             return (elapsed,
                     [(cpu_seconds([s]) - b) / elapsed for s, b in zip(servers, before[0])],
@@ -262,7 +285,8 @@ def phased_aggregate(url: str, names: list[str], n: int, size: int,
         con_time, con_servers, con_clients, got = phase(go_consume, consumed, consumers)
         if got != len(names) * (n + 1):
             raise RuntimeError(f"the consumers got {got} of {len(names) * (n + 1)} messages "
-                               f"within {limit}s; raise the limit or lower --n")
+                               f"within {limit:g}s: the servers are too slow for --n {n}; "
+                               "lower --n or raise --server-cores")
         finished = True
         return PhaseResult(len(names) * n / pub_time, len(names) * n / con_time,
                            pub_servers, con_servers, pub_clients, con_clients)
