@@ -168,7 +168,7 @@ def aggregate(url: str, names: list[str], n: int, size: int,
 
 
 def _phase_produce(url: str, queue_name: str, n: int, size: int, ready: Any, go: Any,
-                   done: Any) -> None:
+                   done: Any, release: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us on Ctrl-C
     from kombu import Connection, Producer, Queue
 
@@ -181,10 +181,11 @@ def _phase_produce(url: str, queue_name: str, n: int, size: int, ready: Any, go:
         for _ in range(n):
             producer.publish(body, routing_key=queue_name)
     done.put(n)
+    release.wait(600)  # alive until the parent read our CPU time
 
 
 def _phase_consume(url: str, queue_name: str, n: int, ready: Any, go: Any, done: Any,
-                   limit: float) -> None:
+                   release: Any, limit: float) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us on Ctrl-C
     from kombu import Connection, Consumer, Queue
 
@@ -207,6 +208,7 @@ def _phase_consume(url: str, queue_name: str, n: int, ready: Any, go: Any, done:
                 except socket.timeout:
                     pass
     done.put(got[0])  # after the connection closed: every ack is written
+    release.wait(limit + 600)
 
 
 def _collect(results: Any, procs: list[Any], timeout: float) -> int:
@@ -255,13 +257,13 @@ def phased_aggregate(url: str, names: list[str], n: int, size: int,
     """
     ctx = mp.get_context("spawn")
     ready = ctx.Barrier(2 * len(names) + 1)
-    go_publish, go_consume = ctx.Event(), ctx.Event()
+    go_publish, go_consume, release = ctx.Event(), ctx.Event(), ctx.Event()
     published, consumed = ctx.Queue(), ctx.Queue()
     producers = [ctx.Process(target=_phase_produce,
-                             args=(url, name, n, size, ready, go_publish, published))
+                             args=(url, name, n, size, ready, go_publish, published, release))
                  for name in names]
     consumers = [ctx.Process(target=_phase_consume,
-                             args=(url, name, n, ready, go_consume, consumed, limit))
+                             args=(url, name, n, ready, go_consume, consumed, release, limit))
                  for name in names]
     finished = False
     try:
@@ -291,6 +293,7 @@ def phased_aggregate(url: str, names: list[str], n: int, size: int,
         return PhaseResult(len(names) * n / pub_time, len(names) * n / con_time,
                            pub_servers, con_servers, pub_clients, con_clients)
     finally:
+        release.set()
         for p in producers + consumers:
             if p.pid is None:
                 continue
