@@ -170,16 +170,7 @@ def aggregate(url: str, names: list[str], n: int, size: int,
 def _phase_produce(url: str, queue_name: str, n: int, size: int, ready: Any, go: Any,
                    done: Any, release: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us on Ctrl-C
-    from kombu import Connection, Producer, Queue
-
-    with Connection(url) as conn:
-        producer = Producer(conn)
-        producer.publish("warm", routing_key=queue_name, declare=[Queue(queue_name)])
-        ready.wait()
-        go.wait()
-        body = "x" * size
-        for _ in range(n):
-            producer.publish(body, routing_key=queue_name)
+    _produce(url, queue_name, n, size, ready, go)
     done.put(n)
     release.wait(600)  # alive until the parent read our CPU time
 

@@ -25,99 +25,32 @@ unflagged duplicates):
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import sys
-import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from helpers.redis_cluster import LocalCluster, names_on_every_master
+from helpers.cluster_outage import kill_a_master_while_consuming
+from helpers.redis_cluster import LocalCluster
 
 OPTIONS = {"replica_wait": 1, "replica_wait_timeout": 2.0, "visibility_timeout": 4,
            "unacked_restore_interval": 0.5}
 
 
 def one_run(cluster: LocalCluster, loop: str, per_queue: int) -> dict[str, float]:
-    from kombu import Connection, Consumer, Producer, Queue
-    from kombu.asynchronous import Hub
-
-    cluster.wait_ok()
-    cluster.wait_synced()
     tag = uuid.uuid4().hex[:8]
     counter = iter(range(10**6))
-    owner = names_on_every_master(cluster, lambda: f"fo-{tag}-{next(counter)}", 2)
-    names = list(owner)
-    victim = owner[names[0]]
-    victims = {n for n in names if owner[n] == victim}
-    url = cluster.url()
-    with Connection(url, transport_options=OPTIONS) as pub:
-        producer = Producer(pub)
-        for i in range(per_queue):
-            for name in names:
-                producer.publish({"q": name, "i": i}, routing_key=name,
-                                 declare=[Queue(name)] if i == 0 else None)
-    arrivals: list[tuple[float, str, int, bool]] = []
-    ids: set[tuple[str, int]] = set()
-    errors = 0
-    hub = Hub() if loop == "hub" else None
-
-    def on_message(body: Any, message: Any) -> None:
-        arrivals.append((time.monotonic(), body["q"], body["i"],
-                         bool(message.delivery_info.get("redelivered"))))
-        ids.add((body["q"], body["i"]))
-        message.ack()
-        time.sleep(0.002)
-
-    killed_at = 0.0
-    try:
-        with Connection(url, transport_options=OPTIONS) as conn:
-            if hub is not None:
-                conn.transport.register_with_event_loop(conn.connection, hub)
-            with Consumer(conn, [Queue(n) for n in names], callbacks=[on_message],
-                          prefetch_count=20):
-                deadline = time.monotonic() + 120
-                total = per_queue * len(names)
-                while time.monotonic() < deadline:
-                    if not killed_at and len(arrivals) >= 300:
-                        killed_at = time.monotonic()
-                        cluster.kill(victim)
-                    if len(ids) >= total:
-                        break
-                    try:
-                        if hub is not None:
-                            hub.run_once()
-                        else:
-                            conn.drain_events(timeout=0.5)
-                    except socket.timeout:
-                        pass
-                    except conn.recoverable_connection_errors:
-                        errors += 1
-        cluster.wait_failover(victim)
-    finally:
-        if hub is not None:
-            hub.close()
-        if cluster.node(victim).killed:
-            cluster.revive(victim)
-    back = min((t for t, q, _, _ in arrivals if q in victims and t > killed_at), default=0.0)
-    others = [t for t, q, _, _ in arrivals if killed_at < t < back and q not in victims]
-    before = [t for t, q, _, _ in arrivals if t <= killed_at and q not in victims][-1:]
-    marks = before + others + [back]
-    seen = [(q, i) for _, q, i, _ in arrivals]
-    flagged = {(q, i) for _, q, i, r in arrivals if r}
-    counts: dict[tuple[str, int], int] = {}
-    for item in seen:
-        counts[item] = counts.get(item, 0) + 1
+    run = kill_a_master_while_consuming(cluster, lambda: f"fo-{tag}-{next(counter)}", loop,
+                                        OPTIONS, per_queue, timeout=120)
     return {
-        "resume": back - killed_at,
-        "gap": max((b - a for a, b in zip(marks, marks[1:])), default=0.0),
-        "others": float(len(others)),
-        "errors": float(errors),
-        "lost": float(per_queue * len(names) - len(set(seen))),
-        "unflagged": float(sum(1 for k, n in counts.items() if n > 1 and k not in flagged)),
+        "resume": run.resumed_after(),
+        "gap": run.longest_other_gap(),
+        "others": float(len(run.others_meanwhile())),
+        "errors": float(len(run.errors)),
+        "lost": float(len(run.lost())),
+        "unflagged": float(len(run.unflagged_duplicates())),
     }
 
 

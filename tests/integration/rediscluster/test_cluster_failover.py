@@ -289,77 +289,16 @@ def test_a_killed_master_does_not_stall_the_other_masters_queues(
     the other masters are delivered during the outage, no error reaches the
     application, and once the replica took over, the dead master's queues are
     delivered too: every message, duplicates only flagged redelivered."""
-    from helpers.redis_cluster import names_on_every_master
-    from kombu.asynchronous import Hub
+    from helpers.cluster_outage import kill_a_master_while_consuming
 
-    redis_cluster.wait_ok()
-    redis_cluster.wait_synced()
-    owner = names_on_every_master(redis_cluster, lambda: unique("cko"), 2)
-    names = list(owner)
-    victim = owner[names[0]]
-    victims = {n for n in names if owner[n] == victim}
-    url = redis_cluster.url()
-    options = {**FAST_RESTORE, **WAIT_FOR_REPLICA}
-    per_queue = 400
-    with Connection(url, transport_options=options) as pub:
-        producer = Producer(pub)
-        for i in range(per_queue):
-            for name in names:
-                producer.publish({"q": name, "i": i}, routing_key=name,
-                                 declare=[Queue(name)] if i == 0 else None)
-    arrivals: list[tuple[float, str, int, bool]] = []
-    errors: list[BaseException] = []
-    hub = Hub() if loop == "hub" else None
-
-    def on_message(body: Any, message: Any) -> None:
-        arrivals.append((time.monotonic(), body["q"], body["i"],
-                         bool(message.delivery_info.get("redelivered"))))
-        message.ack()
-        time.sleep(0.002)  # a consumer with work to do: the backlog lasts the outage
-
-    def turn(conn: Any) -> None:
-        try:
-            if hub is not None:
-                hub.run_once()
-            else:
-                conn.drain_events(timeout=0.5)
-        except socket.timeout:
-            pass
-        except conn.recoverable_connection_errors as exc:
-            errors.append(exc)
-
-    def run_until(conn: Any, done: Callable[[], bool], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not done():
-            assert time.monotonic() < deadline, f"{len(arrivals)} deliveries in {timeout}s"
-            turn(conn)
-
-    try:
-        with Connection(url, transport_options=options) as conn:
-            if hub is not None:
-                conn.transport.register_with_event_loop(conn.connection, hub)
-            with Consumer(conn, [Queue(n) for n in names], callbacks=[on_message],
-                          prefetch_count=20):
-                run_until(conn, lambda: len(arrivals) >= 300, 30)
-                killed_at = time.monotonic()
-                redis_cluster.kill(victim)
-                run_until(conn, lambda: len({(q, i) for _, q, i, _ in arrivals})
-                          >= per_queue * len(names), 90)
-        redis_cluster.wait_failover(victim)
-    finally:
-        if hub is not None:
-            hub.close()
-        if redis_cluster.node(victim).killed:
-            redis_cluster.revive(victim)
-    back = min(t for t, q, _, _ in arrivals if q in victims and t > killed_at)
-    others = [q for t, q, _, _ in arrivals if killed_at < t < back and q not in victims]
-    print(f"\n[{loop}] master down: its queues resumed after {back - killed_at:.2f}s; "
-          f"{len(others)} deliveries from the other masters meanwhile; "
-          f"errors {[type(e).__name__ for e in errors]}")
+    run = kill_a_master_while_consuming(redis_cluster, lambda: unique("cko"), loop,
+                                        {**FAST_RESTORE, **WAIT_FOR_REPLICA})
+    assert run.killed_at, f"only {len(run.arrivals)} deliveries before the deadline"
+    others = run.others_meanwhile()
+    print(f"\n[{loop}] master down: its queues resumed after {run.resumed_after():.2f}s; "
+          f"{len(others)} deliveries from the other masters meanwhile, longest gap "
+          f"{run.longest_other_gap():.2f}s; errors {[type(e).__name__ for e in run.errors]}")
     assert others, "no queue of a live master was delivered while the master was down"
-    assert not errors, f"errors reached the application: {errors}"
-    seen = [(q, i) for _, q, i, _ in arrivals]
-    assert set(seen) == {(n, i) for n in names for i in range(per_queue)}
-    flagged = {(q, i) for _, q, i, r in arrivals if r}
-    repeats = {x for x in collections.Counter(seen).elements() if seen.count(x) > 1}
-    assert repeats <= flagged, f"duplicates not flagged redelivered: {sorted(repeats - flagged)}"
+    assert not run.errors, f"errors reached the application: {run.errors}"
+    assert not run.lost(), f"lost: {sorted(run.lost())[:20]}"
+    assert not run.unflagged_duplicates(), sorted(run.unflagged_duplicates())
