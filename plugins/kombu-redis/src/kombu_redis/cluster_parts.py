@@ -77,6 +77,13 @@ class Outages:
             self.until.pop(node, None)
             logger.info("Redis Cluster master %s:%d answers again", node[0], node[1])
 
+    def keep_only(self, nodes: set[tuple[str, int] | None]) -> None:
+        """Forget the masters not in ``nodes`` (after a failover the dead one
+        serves no queue any more: its retry is never due again)."""
+        for node in [n for n in self.until if n not in nodes]:
+            self.until.pop(node, None)
+            self._delay.pop(node, None)
+
     def next_retry(self) -> float | None:
         """The monotonic time of the earliest retry due, or None."""
         return min(self.until.values(), default=None)
@@ -156,8 +163,10 @@ class ClusterAcks(AckPipeline):
                  pool_wait: float = POOL_WAIT_TIMEOUT) -> None:
         super().__init__(link, keys, pool_client, enabled, visibility_timeout, pool_wait)
         self.queue_of = queue_of
-        #: Whether a queue's master is in its retry pause (its acks wait).
+        #: Whether a queue's master is in its retry pause (its acks wait), and
+        #: whether any master is.
         self.down: Callable[[str], bool] = lambda _queue: False
+        self.some_down: Callable[[], bool] = lambda: False
         #: Acks came back redirected (a slot moved): send the next ones waiting
         #: for the replies, following MOVED/ASK, until that succeeds.
         self.follow = False
@@ -173,6 +182,19 @@ class ClusterAcks(AckPipeline):
         if not acks or not self.enabled:
             self.pending = []
             return
+        if self.some_down():  # the acks of a master in its retry pause wait
+            waiting = [t for queue, group in self.queue_of.group(acks).items()
+                       if self.down(queue) for t in group]
+            if waiting:
+                if len(waiting) == len(acks):
+                    return
+                kept = set(waiting)
+                self.pending = [t for t in acks if t not in kept]
+                try:
+                    self.send()
+                finally:
+                    self.pending[:0] = waiting
+                return
         if self.follow:
             self.pending = []
             try:
@@ -429,6 +451,8 @@ class ClusterFetcher(Fetcher):
         share = max(1, -(-limit // len(queues))) if rr and queues else limit
         active = list(range(len(queues)))
         outages = self.outages
+        if outages.until:
+            outages.keep_only({self.node_for(q) for q in queues})
         #: Whether a queue was fetched from, or left out for a reason other than
         #: a network error (a master in its retry pause, a cluster in transition).
         served = False
