@@ -307,7 +307,10 @@ class ClusterChannel(Channel):
     def wait_limit(self, now: float) -> float:
         """Seconds until housekeeping or the retry of a master that failed is due."""
         limit = super().wait_limit(now)
-        retry = self.fetcher.outages.next_retry()
+        fetcher = self.fetcher
+        if fetcher.outages.until:  # only masters of queues consumed now count
+            fetcher.outages.keep_only({fetcher.node_for(q) for q in fetcher.queues})
+        retry = fetcher.outages.next_retry()
         return limit if retry is None else min(limit, max(retry - now, 0))
 
     def housekeeping_step(self, step: Callable[[], None]) -> None:
