@@ -299,10 +299,11 @@ class ClusterChannel(Channel):
         return bool(fetcher.queues) and fetcher.tracking and not fetcher.is_armed()
 
     def before_nudge(self) -> None:
-        """Under the event loop: read the replies owed to acks written without
-        waiting, so a redirected ack is sent again within a nudge."""
+        """Under the event loop: read the replies that arrived for acks written
+        without waiting, so a redirected ack is sent again within a nudge (a
+        master that hangs is not waited for)."""
         if self.link.owed:
-            self.link.confirm(monotonic() + ACK_CONFIRM_TIMEOUT)
+            self.link.confirm_replied(monotonic() + ACK_CONFIRM_TIMEOUT)
 
     def wait_limit(self, now: float) -> float:
         """Seconds until housekeeping or the retry of a master that failed is due."""

@@ -80,6 +80,16 @@ class NodeLink(Link):
         super()._ready(conn)
         self._settle_redirect(tokens)
 
+    def replied(self) -> bool:
+        """Whether replies owed have started to arrive (never blocks)."""
+        conn = self._conn
+        if not self._unread or conn is None or conn._sock is None:
+            return False
+        try:
+            return bool(conn.can_read(0))
+        except (*NET_ERRORS, rexc.InvalidResponse):
+            return True  # confirm() finds the connection lost and settles
+
     def confirm(self, deadline: float) -> bool:
         with self.lock:
             tokens = self._unconfirmed
@@ -392,6 +402,13 @@ class ClusterLink:
             if link.owed and not link.confirm(deadline):
                 ok = False
         return ok
+
+    def confirm_replied(self, deadline: float) -> None:
+        """Read the replies owed on the nodes whose replies have arrived (an event
+        loop must not wait on a master that hangs)."""
+        for link in list(self.links.values()):
+            if isinstance(link, NodeLink) and link.replied():
+                link.confirm(deadline)
 
     def send_fresh(self, commands: list[tuple[Any, ...]], timeout: float) -> None:
         """Run ``commands`` on new connections to their masters, then close them,
