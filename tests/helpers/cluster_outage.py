@@ -35,11 +35,9 @@ class OutageRun:
     arrivals: list[tuple[float, str, int, bool]] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     #: Masters still in the consumer's retry pause once every message arrived
-    #: (none should be: the dead one serves no queue any more).
+    #: (none should be: the dead one serves no queue any more, and a retry
+    #: left due would keep the consumer's wait at zero, a busy loop).
     outages_left: dict[Any, float] = field(default_factory=dict)
-    #: What the consumer's channel would wait then, at most (a retry left due
-    #: would make it 0: a busy loop).
-    wait_limit: float = 0.0
 
     def resumed_after(self) -> float:
         """Seconds from the kill to the next delivery from a queue of the killed master."""
@@ -124,7 +122,6 @@ def kill_a_master_while_consuming(cluster: LocalCluster, make_name: Callable[[],
                         run.errors.append(exc)
                 channel = conn.default_channel
                 run.outages_left = dict(channel.fetcher.outages.until)
-                run.wait_limit = channel.wait_limit(time.monotonic())
         cluster.wait_failover(victim)
     finally:
         if hub is not None:

@@ -13,9 +13,10 @@ Writes can wait for replicas (``WAIT numreplicas timeout`` on the same
 connection, in the same round trip): see :meth:`ClusterLink.pipe_on`.
 
 Acks written without waiting (:meth:`ClusterLink.send_nowait`) get their
-replies later; a reply that redirects (the slot moved, or is moving) hands
-those acks to ``on_redirect`` (after updating the slot map on ``MOVED``),
-so the ack pipeline sends them again, following the redirection.
+replies later, each master's link owing the acks it carried; a reply that
+redirects (the slot moved, or is moving) hands those acks to
+``on_redirect`` (after updating the slot map on ``MOVED``), so the ack
+pipeline sends them again, following the redirection.
 """
 
 from __future__ import annotations
@@ -377,23 +378,33 @@ class ClusterLink:
             nodes.setdefault(where, []).append(command)
         return nodes
 
-    def send_nowait(self, commands: list[tuple[Any, ...]], tokens: list[Any]) -> None:
-        """Write ``commands`` to their masters without reading the replies.
-
-        The tokens go with the first node's commands (a lost connection hands
-        them all to ``on_lost``: acks are idempotent).
+    def send_nowait(self, batches: list[tuple[list[tuple[Any, ...]], list[Any]]]) -> list[Any]:
+        """Write each batch's commands (one slot per batch) to its master without
+        reading the replies; each master's link owes the tokens of its own
+        batches, so a reply that redirects, or a connection lost, hands back
+        exactly those.  Returns the tokens of the batches that could not be
+        written (their master unreachable now, or their slot unserved).
         """
-        first = True
-        for (host, port), group in self._by_node(commands).items():
-            link = self.node_link(host, port)
+        nodes: dict[tuple[str, int], tuple[list[tuple[Any, ...]], list[Any]]] = {}
+        unsent: list[Any] = []
+        for commands, tokens in batches:
+            if not commands:
+                continue
             try:
-                link.send_nowait(group, tokens if first else [])
+                node = self.node_of(command_key(commands[0]))
+            except rexc.RedisClusterException:
+                unsent += tokens
+                continue
+            group, owed = nodes.setdefault(node, ([], []))
+            group += commands
+            owed += tokens
+        for (host, port), (group, owed) in nodes.items():
+            try:
+                self.node_link(host, port).send_nowait(group, owed)
             except NET_ERRORS:
                 self.refresh(force=True)
-                if not first:
-                    self._lost(tokens)
-                raise
-            first = False
+                unsent += owed
+        return unsent
 
     def confirm(self, deadline: float) -> bool:
         """Read every reply owed on every node until ``deadline``."""

@@ -157,6 +157,7 @@ class ClusterAcks(AckPipeline):
     """The ack pipeline with per-queue record keys."""
 
     keys: ClusterKeySchema
+    link: ClusterLink  # type: ignore[assignment]
 
     def __init__(self, link: Any, keys: ClusterKeySchema, pool_client: Callable[[], Any],
                  queue_of: QueueOf, enabled: bool = True, visibility_timeout: float = 3600,
@@ -205,14 +206,14 @@ class ClusterAcks(AckPipeline):
             else:
                 self.follow = False
             return
-        commands = record_commands(self.keys, self.queue_of, acks)
+        batches = [(record_commands(self.keys, self.queue_of, group), group)
+                   for group in self.queue_of.group(acks).values()]
         with self.link.lock:
             self.pending = []
-            try:
-                self.link.send_nowait(commands, acks)
-            except NET_ERRORS as exc:
-                self.pending[:0] = acks
-                logger.debug("Could not send acks now (%r); sent with the next command", exc)
+            unsent = self.link.send_nowait(batches)
+            if unsent:
+                self.pending[:0] = unsent
+                logger.debug("Could not send %d ack(s) now; sent again later", len(unsent))
 
     def flush(self) -> None:
         """Send the pending acks and wait for the replies, queue by queue; the
