@@ -11,11 +11,11 @@ before :func:`kill_a_master_while_consuming` returns.
 from __future__ import annotations
 
 import collections
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from helpers.draining import turn
 from helpers.redis_cluster import LocalCluster, names_on_every_master
 
 __all__ = ["OutageRun", "kill_a_master_while_consuming"]
@@ -111,15 +111,9 @@ def kill_a_master_while_consuming(cluster: LocalCluster, make_name: Callable[[],
                     if not run.killed_at and len(run.arrivals) >= KILL_AFTER:
                         run.killed_at = time.monotonic()
                         cluster.kill(victim)
-                    try:
-                        if hub is not None:
-                            hub.run_once()
-                        else:
-                            conn.drain_events(timeout=0.5)
-                    except socket.timeout:
-                        pass
-                    except conn.recoverable_connection_errors as exc:
-                        run.errors.append(exc)
+                    error = turn(conn, hub, 0.5)
+                    if error is not None:
+                        run.errors.append(error)
                 channel = conn.default_channel
                 run.outages_left = dict(channel.fetcher.outages.until)
         cluster.wait_failover(victim)

@@ -26,3 +26,20 @@ def is_quiet(conn: Any, seconds: float = 0.3) -> bool:
     except socket.timeout:
         return True
     return False
+
+
+def turn(conn: Any, hub: Any = None, timeout: float = 1.0) -> BaseException | None:
+    """One turn of consuming on ``conn``: ``hub.run_once()`` if ``hub`` is given,
+    else ``conn.drain_events(timeout)``.  A recoverable connection error raised
+    is returned (the same Connection goes on, as an application would), a
+    timeout is not an error."""
+    try:
+        if hub is not None:
+            hub.run_once()
+        else:
+            conn.drain_events(timeout=timeout)
+    except socket.timeout:
+        pass
+    except conn.recoverable_connection_errors as exc:
+        return exc  # type: ignore[no-any-return]
+    return None

@@ -17,13 +17,13 @@ served, every master with a replica), which is all the other tests need.
 from __future__ import annotations
 
 import collections
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pytest
+from helpers.draining import turn
 from helpers.redis_cluster import LocalCluster
 from kombu import Connection, Consumer, Producer, Queue
 
@@ -142,15 +142,9 @@ def consume_all(url: str, names: list[str], producer: Producer2000, options: dic
         message.ack()
 
     def drain(conn: Any) -> None:
-        try:
-            if hub is not None:
-                hub.run_once()
-            else:
-                conn.drain_events(timeout=1)
-        except socket.timeout:
-            pass
-        except conn.recoverable_connection_errors as exc:
-            seen.errors[type(exc).__name__] += 1  # the same Connection goes on
+        error = turn(conn, hub)
+        if error is not None:
+            seen.errors[type(error).__name__] += 1  # the same Connection goes on
             time.sleep(0.1)
 
     deadline = time.monotonic() + timeout
