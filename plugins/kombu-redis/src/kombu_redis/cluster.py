@@ -141,7 +141,6 @@ class ClusterChannel(Channel):
             (wait, int(self.replica_wait_timeout * 1000)) if wait > 0 else None)
         self.fetcher.unsent = self.acks.pending_again
         self.acks.down = self.fetcher.down
-        self.acks.some_down = lambda: bool(self.fetcher.outages.until)
 
     # -- connections ---------------------------------------------------------
     def _get_pool(self) -> Any:

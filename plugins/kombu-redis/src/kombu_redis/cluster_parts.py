@@ -164,10 +164,8 @@ class ClusterAcks(AckPipeline):
                  pool_wait: float = POOL_WAIT_TIMEOUT) -> None:
         super().__init__(link, keys, pool_client, enabled, visibility_timeout, pool_wait)
         self.queue_of = queue_of
-        #: Whether a queue's master is in its retry pause (its acks wait), and
-        #: whether any master is.
+        #: Whether a queue's master is in its retry pause (its acks wait).
         self.down: Callable[[str], bool] = lambda _queue: False
-        self.some_down: Callable[[], bool] = lambda: False
         #: Acks came back redirected (a slot moved): send the next ones waiting
         #: for the replies, following MOVED/ASK, until that succeeds.
         self.follow = False
@@ -179,41 +177,41 @@ class ClusterAcks(AckPipeline):
         self.follow = True
 
     def send(self) -> None:
-        acks = self.pending
-        if not acks or not self.enabled:
+        """Write the pending acks; those of a master in its retry pause wait."""
+        if not self.pending or not self.enabled:
             self.pending = []
             return
-        if self.some_down():  # the acks of a master in its retry pause wait
-            waiting = [t for queue, group in self.queue_of.group(acks).items()
-                       if self.down(queue) for t in group]
-            if waiting:
-                if len(waiting) == len(acks):
-                    return
-                kept = set(waiting)
-                self.pending = [t for t in acks if t not in kept]
-                try:
-                    self.send()
-                finally:
-                    self.pending[:0] = waiting
-                return
+        groups = self.queue_of.group(self.pending)  # tags without a record need no ack
+        waiting: list[Any] = []
+        for queue in [q for q in groups if self.down(q)]:
+            waiting += groups.pop(queue)
+        self.pending = []
+        try:
+            if groups:
+                self._write(groups)
+        finally:
+            self.pending[:0] = waiting
+
+    def _write(self, groups: dict[str, list[Any]]) -> None:
+        """Write the acks of ``groups`` (queue -> tags): without waiting, each
+        master's link owing its own; after a redirect, waiting and following it."""
         if self.follow:
-            self.pending = []
+            tags = [t for group in groups.values() for t in group]
             try:
-                self.link.pipe(*record_commands(self.keys, self.queue_of, acks))
+                self.link.pipe(*record_commands(self.keys, self.queue_of, tags))
             except (*NET_ERRORS, *CLUSTER_REDIRECTS) as exc:
-                self.pending[:0] = acks
+                self.pending[:0] = tags
                 logger.debug("Could not send acks now (%r); sent with the next command", exc)
             else:
                 self.follow = False
             return
         batches = [(record_commands(self.keys, self.queue_of, group), group)
-                   for group in self.queue_of.group(acks).values()]
+                   for group in groups.values()]
         with self.link.lock:
-            self.pending = []
             unsent = self.link.send_nowait(batches)
-            if unsent:
-                self.pending[:0] = unsent
-                logger.debug("Could not send %d ack(s) now; sent again later", len(unsent))
+        if unsent:
+            self.pending[:0] = unsent
+            logger.debug("Could not send %d ack(s) now; sent again later", len(unsent))
 
     def flush(self) -> None:
         """Send the pending acks and wait for the replies, queue by queue; the
